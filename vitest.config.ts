@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `host` runs anywhere; `vm` needs a real device-mapper and runs
+// inside the test VM (scripts/vm.sh), never on a host without one.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'host',
+          include: ['test/host/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'vm',
+          include: ['test/vm/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          // One kernel, shared global state (device names, loop slots): run files one by one.
+          fileParallelism: false,
+          pool: 'forks',
+        },
+      },
+    ],
+  },
+});
