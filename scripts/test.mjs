@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Runs every test: the host project here, then the `vm` project inside the
+// test VM twice (without and with udevd), and prints how many ran where.
+// A guest that does not boot, or runs no test, fails the run.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, '.vitest-results');
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const only = process.argv.slice(2); // e.g. `npm test -- host` or `npm test -- vm`
+const wanted = (part) => only.length === 0 || only.includes(part);
+
+function vitestArgs(project, resultFile, extra = []) {
+  return ['vitest', 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${resultFile}`, ...extra];
+}
+
+function counts(label, resultFile, exitCode) {
+  if (!existsSync(resultFile)) {
+    return { label, passed: 0, failed: 1, note: `no results (exit ${exitCode}): the run did not start or the guest did not boot` };
+  }
+  const r = JSON.parse(readFileSync(resultFile, 'utf8'));
+  const failed = r.numFailedTests + (r.numRuntimeErrorTests ?? 0) + (r.success || exitCode === 0 ? 0 : r.numFailedTests === 0 ? 1 : 0);
+  return { label, passed: r.numPassedTests, failed, skipped: r.numPendingTests + r.numTodoTests, note: exitCode === 0 ? '' : `exit ${exitCode}` };
+}
+
+const runs = [];
+if (wanted('host')) {
+  const file = path.join(out, 'host.json');
+  const r = spawnSync('npx', vitestArgs('host', file), { cwd: root, stdio: 'inherit' });
+  runs.push(counts('host', file, r.status));
+}
+for (const udev of [false, true]) {
+  if (!wanted('vm')) break;
+  const name = udev ? 'vm-udev' : 'vm-no-udev';
+  const file = path.join(out, `${name}.json`);
+  const vmArgs = [...(udev ? ['--udev'] : []), '--', 'npx', ...vitestArgs('vm', file)];
+  console.log(`\n== in the test VM, ${udev ? 'with' : 'without'} udevd ==`);
+  const r = spawnSync(path.join(root, 'scripts/vm.sh'), vmArgs, { cwd: root, stdio: 'inherit' });
+  const c = counts(`in the guest (${udev ? 'udev' : 'no udev'})`, file, r.status);
+  if (c.passed === 0 && c.failed === 0) {
+    c.failed = 1;
+    c.note = 'no test ran in the guest';
+  }
+  runs.push(c);
+}
+
+console.log('\nSummary');
+let passed = 0;
+let failed = 0;
+for (const c of runs) {
+  passed += c.passed;
+  failed += c.failed;
+  console.log(`  ${c.label}: ${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}${c.note ? ` (${c.note})` : ''}`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && runs.length > 0 ? 0 : 1);

@@ -1,0 +1,155 @@
+/**
+ * The contract of the C++ addon (native/) and its loader. Everything here is
+ * internal: the typed layer in this folder is the public face.
+ *
+ * Units: every `start`/`length`/`sector` is in 512-byte sectors; every size
+ * named `...Bytes` is in bytes. Numbers stay below 2^53.
+ *
+ * Every function returns a promise and does its work off the JS thread.
+ * Failures reject with an Error carrying `code` (errno name such as 'EBUSY'),
+ * `errno` (positive number, 0 when libdevmapper gave none), `op` (the call,
+ * e.g. 'remove'), `device` (name or path, when there is one) and `dmLog`
+ * (the lines libdevmapper logged during the call).
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** One row of a device-mapper table or status. */
+export interface NativeTableRow {
+  start: number;
+  length: number;
+  targetType: string;
+  params: string;
+}
+
+/** Options that control udev for calls that make or change device nodes. */
+export interface NativeUdevOptions {
+  /**
+   * Mark the device private: set DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG,
+   * DM_UDEV_DISABLE_DISK_RULES_FLAG and DM_UDEV_DISABLE_OTHER_RULES_FLAG so
+   * udev makes the /dev/mapper node but does not scan the device.
+   */
+  udevPrivate?: boolean;
+}
+
+/** What DM_DEVICE_INFO reports. `exists` false means no such device (other fields zero). */
+export interface NativeInfo {
+  exists: boolean;
+  name: string;
+  uuid: string;
+  major: number;
+  minor: number;
+  openCount: number;
+  eventNr: number;
+  targetCount: number;
+  suspended: boolean;
+  readOnly: boolean;
+  liveTable: boolean;
+  inactiveTable: boolean;
+  deferredRemove: boolean;
+}
+
+/** One entry of DM_DEVICE_LIST. */
+export interface NativeListEntry {
+  name: string;
+  major: number;
+  minor: number;
+  eventNr: number;
+}
+
+/** A loaded target type and its version. */
+export interface NativeTargetType {
+  name: string;
+  version: [number, number, number];
+}
+
+/** A loop device's state, from LOOP_GET_STATUS64 and sysfs. */
+export interface NativeLoopInfo {
+  path: string;
+  number: number;
+  backingFile: string;
+  offsetBytes: number;
+  sizeLimitBytes: number;
+  readOnly: boolean;
+  autoclear: boolean;
+  directIo: boolean;
+}
+
+/** The addon's exports. */
+export interface NativeBinding {
+  /** Library and kernel driver versions, e.g. '1.02.185 (2022-05-18)' and '4.47.0'. */
+  version(): Promise<{ library: string; driver: string }>;
+  /** Whether udev synchronisation is compiled in and udevd is running now. */
+  udevSyncSupported(): Promise<boolean>;
+  list(): Promise<NativeListEntry[]>;
+  targets(): Promise<NativeTargetType[]>;
+  /** DM_DEVICE_CREATE with a table; resolves after udev (or the library fallback) made the node. */
+  create(options: {
+    name: string;
+    uuid?: string;
+    table: NativeTableRow[];
+    readOnly?: boolean;
+  } & NativeUdevOptions): Promise<NativeInfo>;
+  /** DM_DEVICE_RELOAD: loads the inactive table slot. */
+  load(options: { name: string; table: NativeTableRow[]; readOnly?: boolean }): Promise<void>;
+  /** DM_DEVICE_CLEAR: drops the inactive table. */
+  clear(name: string): Promise<void>;
+  suspend(name: string, options?: { noFlush?: boolean; skipLockfs?: boolean }): Promise<void>;
+  resume(name: string, options?: NativeUdevOptions): Promise<void>;
+  rename(name: string, newName: string, options?: NativeUdevOptions): Promise<void>;
+  /**
+   * DM_DEVICE_REMOVE. On EBUSY it retries up to `retries` times, `retryDelayMs`
+   * apart, without holding the library lock while it sleeps; then rejects with
+   * code 'EBUSY'. `deferred` asks the kernel to remove once the last holder closes.
+   */
+  remove(name: string, options?: { retries?: number; retryDelayMs?: number; deferred?: boolean } & NativeUdevOptions): Promise<void>;
+  /** DM_DEVICE_TARGET_MSG with '@cancel_deferred_remove'. */
+  cancelDeferredRemove(name: string): Promise<void>;
+  /** DM_DEVICE_TARGET_MSG; resolves with the kernel's reply text or null when it gave none. */
+  message(name: string, sector: number, text: string): Promise<string | null>;
+  status(name: string, options?: { noFlush?: boolean }): Promise<NativeTableRow[]>;
+  table(name: string): Promise<NativeTableRow[]>;
+  info(name: string): Promise<NativeInfo>;
+  deps(name: string): Promise<Array<{ major: number; minor: number }>>;
+  /**
+   * Resolves with the device's event number once it is greater than `eventNr`.
+   * Waits on DM_DEV_ARM_POLL and poll() of the control node, not on a timer.
+   * `cancel()` on the returned handle rejects the promise with code 'ECANCELED'.
+   */
+  waitEvent(name: string, eventNr: number): { promise: Promise<number>; cancel(): void };
+
+  loopAttach(file: string, options?: { readOnly?: boolean; autoclear?: boolean; directIo?: boolean }): Promise<NativeLoopInfo>;
+  loopDetach(loopPath: string): Promise<void>;
+  /** LOOP_SET_CAPACITY: the loop device picks up its backing file's new size. */
+  loopSetCapacity(loopPath: string): Promise<void>;
+  loopInfo(loopPath: string): Promise<NativeLoopInfo>;
+  /** The loop devices whose backing file is `file` (same st_dev and st_ino). */
+  loopFind(file: string): Promise<NativeLoopInfo[]>;
+
+  /** BLKGETSIZE64. */
+  blockSize(devicePath: string): Promise<number>;
+  /** BLKDISCARD of [offsetBytes, offsetBytes + lengthBytes). */
+  blockDiscard(devicePath: string, offsetBytes: number, lengthBytes: number): Promise<void>;
+}
+
+let loaded: NativeBinding | undefined;
+
+/** Loads the addon once: a prebuilt binary from prebuilds/, else build/Release. */
+export function native(): NativeBinding {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  try {
+    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
+    loaded = load(root);
+  } catch (cause) {
+    throw new Error(
+      'devmapper: the native addon did not load. Install libdevmapper (Debian: libdevmapper1.02.1) ' +
+        'or build from source with libdevmapper-dev, pkg-config, python3, make and g++ present ' +
+        `(npm rebuild devmapper). Cause: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  return loaded;
+}

@@ -1,0 +1,122 @@
+/**
+ * The contract every thin pool implementation keeps: the kernel-backed
+ * {@link ThinPool} and the in-memory `SimulatedThinPool` for users' own tests.
+ * The snapshotter depends only on these interfaces.
+ */
+import type { ThinPoolStatus } from '../dm/targets/thin-pool.js';
+
+export type { ThinPoolStatus };
+
+/** A thin device id inside a pool: 24 bits, 0 to 2^24 - 1. */
+export type ThinId = number;
+
+/** The largest thin id the kernel accepts (24 bits). */
+export const MAX_THIN_ID = 0xff_ffff;
+
+/** How to activate a thin device. */
+export interface ThinActivation {
+  /** The thin id inside the pool. */
+  id: ThinId;
+  /** The device-mapper name of the activated device. */
+  name: string;
+  /** Virtual size in bytes: a whole number of 512-byte sectors. */
+  sizeBytes: number;
+  /** Activate read-only. */
+  readOnly?: boolean;
+}
+
+/** Mapped space of one thin device, from the kernel's thin status. */
+export interface ThinDeviceStatus {
+  /** Bytes mapped (allocated in the pool) by this device. */
+  mappedBytes: number;
+  /** Highest mapped sector, or null when nothing is mapped. */
+  highestMappedSector: number | null;
+}
+
+/** Options for deactivation. */
+export interface DeactivateOptions {
+  /** Let the kernel remove the device once its last holder closes it (deferred remove). */
+  deferred?: boolean;
+}
+
+/** One thin device of a pool, active or not. */
+export interface ThinDeviceApi {
+  readonly pool: ThinPoolApi;
+  readonly id: ThinId;
+  readonly name: string;
+  readonly sizeBytes: number;
+  /** The block device path (valid while active). */
+  readonly path: string;
+  isActive(): Promise<boolean>;
+  /** Loads the thin table and resumes; a no-op when already active. */
+  activate(options?: { readOnly?: boolean }): Promise<void>;
+  /** Removes the dm device (the thin id stays in the pool); a no-op when inactive. */
+  deactivate(options?: DeactivateOptions): Promise<void>;
+  /** Suspends with flush; a no-op when already suspended. */
+  suspend(): Promise<void>;
+  /** Resumes; a no-op when not suspended. */
+  resume(): Promise<void>;
+  status(): Promise<ThinDeviceStatus>;
+  /** Grows the virtual size: reloads the table with the new length. */
+  grow(sizeBytes: number): Promise<void>;
+  /** Discards every block so that the pool (and a loopback file) gets the space back. */
+  discardAll(): Promise<void>;
+  /** Snapshots this device into `newId` (suspending it first when active). */
+  snapshot(newId: ThinId): Promise<void>;
+  /** Deactivates, then deletes the thin id from the pool. */
+  remove(options?: { discard?: boolean }): Promise<void>;
+}
+
+/** Events a pool emits, driven by the kernel's dm events. */
+export interface ThinPoolEvents {
+  /** Free data space fell below the low water mark. */
+  lowWater: [status: ThinPoolStatus];
+  /** Free metadata space is running low (below the kernel's threshold or the guard). */
+  metadataLow: [status: ThinPoolStatus];
+  /** The pool ran out of data space. */
+  outOfDataSpace: [status: ThinPoolStatus];
+  /** The pool turned read-only. */
+  readOnly: [status: ThinPoolStatus];
+  /** The pool failed. */
+  failed: [status: ThinPoolStatus];
+  /** The pool's metadata needs a check (thin_check) before it is writable again. */
+  needsCheck: [status: ThinPoolStatus];
+  /** Any change of status. */
+  status: [status: ThinPoolStatus];
+}
+
+/** A thin pool: the operations the snapshotter and users rely on. */
+export interface ThinPoolApi {
+  /** The pool's device-mapper name. */
+  readonly name: string;
+  /** The data block size in bytes. */
+  readonly dataBlockSizeBytes: number;
+  /**
+   * Every device this pool activates carries a dm uuid starting with this
+   * prefix; the library refuses to suspend, remove or delete devices without it.
+   */
+  readonly uuidPrefix: string;
+  status(): Promise<ThinPoolStatus>;
+  /** `create_thin id`. Fails with code 'EEXIST' when the id is taken. */
+  createThin(id: ThinId): Promise<ThinDeviceApi>;
+  /**
+   * `create_snap id originId`. When the origin is active it is suspended
+   * around the message and resumed after, on failure too.
+   */
+  createSnapshot(id: ThinId, originId: ThinId): Promise<void>;
+  /** `delete id`. The id must not be active. */
+  deleteThin(id: ThinId): Promise<void>;
+  /** A handle for an existing thin id (makes no kernel call). */
+  device(spec: ThinActivation): ThinDeviceApi;
+  /** Activates a thin id under a name; a no-op when it is already active. */
+  activate(spec: ThinActivation): Promise<ThinDeviceApi>;
+  /** The thin ids present in the pool's metadata. */
+  thinIds(): Promise<ThinId[]>;
+  /** The pool's transaction id. */
+  transactionId(): Promise<number>;
+  /** `set_transaction_id expected next`: compare-and-swap. Fails with 'EINVAL' if the current id is not `expected`. */
+  setTransactionId(expected: number, next: number): Promise<void>;
+  /** Releases handles and stops event watching; leaves the pool in the kernel. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
