@@ -83,6 +83,8 @@ export interface ThinPoolEvents {
   needsCheck: [status: ThinPoolStatus];
   /** Any change of status. */
   status: [status: ThinPoolStatus];
+  /** Watching the pool's events failed (other than by closing). */
+  error: [error: Error];
 }
 
 /** A thin pool: the operations the snapshotter and users rely on. */
@@ -98,7 +100,7 @@ export interface ThinPoolApi {
   readonly uuidPrefix: string;
   status(): Promise<ThinPoolStatus>;
   /** `create_thin id`. Fails with code 'EEXIST' when the id is taken. */
-  createThin(id: ThinId): Promise<ThinDeviceApi>;
+  createThin(id: ThinId): Promise<void>;
   /**
    * `create_snap id originId`. When the origin is active it is suspended
    * around the message and resumed after, on failure too.
