@@ -19,8 +19,8 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 600_000,
           // One kernel, shared global state (device names, loop slots): run files one by one.
-          fileParallelism: false,
           pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
         },
       },
     ],

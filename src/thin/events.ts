@@ -17,7 +17,7 @@ type Condition = Exclude<keyof ThinPoolEvents, 'status'>;
 export function conditions(status: ThinPoolStatus, lowWaterBlocks: number, minFreePercent: number): Set<Condition> {
   const set = new Set<Condition>();
   const freeBlocks = status.totalDataBlocks - status.usedDataBlocks;
-  if (status.mode === 'rw' && freeBlocks < lowWaterBlocks) set.add('lowWater');
+  if (status.mode !== 'fail' && status.mode !== 'error' && freeBlocks < lowWaterBlocks) set.add('lowWater');
   if (status.mode === 'out_of_data_space') set.add('outOfDataSpace');
   if (status.mode === 'ro') set.add('readOnly');
   if (status.mode === 'fail' || status.mode === 'error') set.add('failed');

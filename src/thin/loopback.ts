@@ -25,6 +25,8 @@ export interface LoopbackPoolOptions extends ThinPoolFeatures, ThinPoolRuntimeOp
   dataBlockSizeBytes?: number;
   /** The pool's dm name (default: derived from the directory's real path). */
   name?: string;
+  /** Free data bytes below which the kernel raises the low-water event (default: minFreeSpacePercent of the data). */
+  lowWaterMarkBytes?: number;
 }
 
 const GiB = 1024 * 1024 * 1024;

@@ -4,6 +4,7 @@
  * through a shell, and reports are read as JSON.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -52,7 +53,10 @@ export interface LvmThinPool {
 export async function lvm(command: string, args: string[], options: { systemDir?: string; config?: string } = {}): Promise<string> {
   const env: NodeJS.ProcessEnv = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' };
   if (options.systemDir) env.LVM_SYSTEM_DIR = options.systemDir;
-  const full = options.config ? [...args, '--config', options.config] : args;
+  // Without udevd, LVM must make its own /dev nodes or it waits for links that never come.
+  const noUdev = existsSync('/run/udev/control') ? '' : 'activation { udev_sync=0 udev_rules=0 verify_udev_operations=1 } devices { obtain_device_list_from_udev=0 }';
+  const config = [options.config, noUdev].filter(Boolean).join(' ');
+  const full = config ? [...args, '--config', config] : args;
   try {
     const { stdout } = await run(command, full, { env, maxBuffer: 16 * 1024 * 1024 });
     return stdout;

@@ -1,0 +1,30 @@
+/**
+ * Internal: loads the addon lazily (only once input has been checked) and
+ * turns its failures into {@link DeviceMapperError}s.
+ */
+import { DeviceMapperError, describeValue, fromNative } from './errors.js';
+import { native, type NativeBinding } from './native.js';
+
+/**
+ * The addon, loaded on first use.
+ *
+ * @throws DeviceMapperError code 'ELIBACC' when the addon does not load.
+ */
+export function loadBinding(op: string, device?: string): NativeBinding {
+  try {
+    return native();
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : describeValue(cause);
+    throw new DeviceMapperError(message, device === undefined ? { code: 'ELIBACC', op, cause } : { code: 'ELIBACC', op, device, cause });
+  }
+}
+
+/** Runs one addon call, converting a rejection with {@link fromNative}. */
+export async function callNative<T>(op: string, device: string | undefined, run: (b: NativeBinding) => Promise<T>): Promise<T> {
+  const b = loadBinding(op, device);
+  try {
+    return await run(b);
+  } catch (e) {
+    throw fromNative(e, op, device);
+  }
+}
