@@ -224,7 +224,7 @@ describe('thin ids and devices', () => {
 
 describe('space', () => {
   it('fills to out_of_data_space with error_if_no_space: writes fail with ENOSPC and the event fires', async () => {
-    const pool = await smallPool({ dataSizeBytes: 16 * MiB, noSpacePolicy: 'error' });
+    const pool = await smallPool({ dataSizeBytes: 16 * MiB, noSpacePolicy: 'error', lowWaterMarkBytes: 4 * MiB });
     const events: string[] = [];
     for (const e of ['lowWater', 'outOfDataSpace'] as const) pool.on(e, () => events.push(e));
     const out = once(pool, 'outOfDataSpace');
@@ -375,7 +375,7 @@ describe('adopting pools', () => {
     const dir = await freshDir();
     const pvFile = path.join(dir, 'pv0');
     await writeFile(pvFile, '');
-    await truncate(pvFile, 256 * MiB);
+    await truncate(pvFile, 1024 * MiB);
     const pv = await LoopDevice.attach(pvFile);
     const systemDir = path.join(dir, 'lvm');
     await mkdir(systemDir);
