@@ -204,6 +204,7 @@ export class SimulatedThinPool implements ThinPoolApi {
     pool.blocks = BlockState.fromJSON(saved.blocks);
     pool.txid = saved.transactionId;
     for (const [name, activation] of saved.activations) pool.activations.set(name, activation);
+    // Set after loading: constructing with the directory would persist an empty pool over the saved one.
     (pool as { directory: string | undefined }).directory = options.directory;
     return pool;
   }

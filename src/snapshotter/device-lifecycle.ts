@@ -1,0 +1,161 @@
+/**
+ * Making and deleting thin devices in a crash-safe order:
+ *
+ * - create: write a `creating` device record (the intent) → create the thin
+ *   id in the pool → advance the transaction id → activate. The caller then
+ *   writes the owner's record and the `ready` state in one batch. A crash
+ *   before that batch leaves a `creating` record: reconcile deletes the id.
+ * - destroy (the owner's record is already gone, state `removing` or
+ *   `removed`): discard when asked → delete the id → advance the
+ *   transaction id → drop the device record and free the id in one batch.
+ *   A crash leaves the record: reconcile or cleanup() finishes the job.
+ */
+import type { ThinDeviceApi } from '../thin/types.js';
+import { activation, deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
+import { crashPoint, isSimulatedCrash, type CrashPointName } from './crash-points.js';
+import { errorCode } from './errors.js';
+import { allocateThinId, releaseThinId } from './id-allocator.js';
+import { keys, type DeviceRecord } from './records.js';
+
+/** Which operation makes the device: names its crash points. */
+export type CreatePhase = 'prepare' | 'view' | 'base';
+
+/** What a new device belongs to. */
+export interface NewDevice {
+  phase: CreatePhase;
+  /** The origin thin id to snapshot; absent for an empty thin device (the base). */
+  originId?: number;
+  sizeBytes: number;
+  /** The owning snapshot key (prepare, view). */
+  snapshot?: string;
+  /** The base spec (base). */
+  baseSpec?: string;
+}
+
+// A thin id found taken in the pool (by another writer) is marked foreign and another one tried.
+const MAX_ID_ATTEMPTS = 8;
+
+/**
+ * Creates and activates a thin device, leaving its record in state
+ * `creating` for the caller to complete. Rolls back on failure.
+ */
+export async function createDevice(core: SnapshotterCore, spec: NewDevice): Promise<{ record: DeviceRecord; device: ThinDeviceApi }> {
+  for (let attempt = 1; ; attempt++) {
+    const record = await core.store.transaction(async (tx) => {
+      const id = await allocateThinId(tx);
+      const rec: DeviceRecord = {
+        id,
+        state: 'creating',
+        role: spec.phase === 'base' ? 'base' : 'snapshot',
+        name: deviceName(core.pool.name, id),
+        sizeBytes: spec.sizeBytes,
+      };
+      if (spec.snapshot !== undefined) rec.snapshot = spec.snapshot;
+      if (spec.baseSpec !== undefined) rec.baseSpec = spec.baseSpec;
+      tx.put(keys.device(id), rec);
+      return rec;
+    });
+    // The caller clears it once the device has its owner (or is rolled back).
+    core.busyIds.add(record.id);
+    crashPoint(`${spec.phase}:after-intent`);
+    let created = false;
+    try {
+      const afterCreate: CrashPointName = spec.phase === 'base' ? 'base:after-create-thin' : `${spec.phase}:after-create-snapshot`;
+      await core.poolTx.apply(async () => {
+        if (spec.originId === undefined) await core.pool.createThin(record.id);
+        else await core.pool.createSnapshot(record.id, spec.originId);
+        created = true;
+      }, afterCreate);
+      crashPoint(`${spec.phase}:after-transaction-id`);
+      const device = await core.pool.activate(activation(record));
+      crashPoint(`${spec.phase}:after-activate`);
+      return { record, device };
+    } catch (e) {
+      if (isSimulatedCrash(e)) throw e;
+      if (!created && errorCode(e) === 'EEXIST' && attempt < MAX_ID_ATTEMPTS) {
+        await markForeign(core, record);
+        continue;
+      }
+      await rollbackDevice(core, record, created).catch(() => undefined);
+      core.busyIds.delete(record.id);
+      throw e;
+    }
+  }
+}
+
+/** Records an id that turned out to be taken in the pool so that it is never handed out again. */
+async function markForeign(core: SnapshotterCore, record: DeviceRecord): Promise<void> {
+  await core.store.transaction(async (tx) => {
+    tx.put(keys.device(record.id), { id: record.id, state: 'foreign', role: 'foreign', name: '', sizeBytes: 0 } satisfies DeviceRecord);
+  });
+}
+
+/**
+ * Undoes a device that never got an owner: deactivate, delete the id if it
+ * was created, drop the record and free the id. Idempotent; what it cannot
+ * finish stays in the `creating` record for reconcile.
+ */
+export async function rollbackDevice(core: SnapshotterCore, record: DeviceRecord, created: boolean): Promise<void> {
+  await deviceHandle(core, record).deactivate({ deferred: false });
+  if (created) await deleteThinId(core, record.id, undefined);
+  await core.store.transaction(async (tx) => {
+    tx.del(keys.device(record.id));
+    releaseThinId(tx, record.id);
+    stagePoolRecord(core, tx);
+  });
+}
+
+/** Deletes a thin id from the pool (a missing one counts as deleted) and advances the transaction id. */
+async function deleteThinId(core: SnapshotterCore, id: number, afterDelete: CrashPointName | undefined): Promise<void> {
+  await core.poolTx.apply(async () => {
+    try {
+      await core.pool.deleteThin(id);
+      return true;
+    } catch (e) {
+      if (errorCode(e) === 'ENODATA') return false;
+      throw e;
+    }
+  }, afterDelete);
+}
+
+/** Which operation destroys the device: names its crash points (none for reconcile). */
+export type DestroyPhase = 'remove' | 'cleanup' | 'reconcile';
+
+/**
+ * Deletes a device whose owner is gone (state `removing` or `removed`):
+ * deactivate (failing with EBUSY while it is open), discard when
+ * configured, delete the id, then drop the record and free the id.
+ */
+export async function destroyDevice(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<void> {
+  core.busyIds.add(record.id);
+  try {
+    await destroySteps(core, record, phase);
+  } finally {
+    core.busyIds.delete(record.id);
+  }
+}
+
+async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<void> {
+  const point = (step: 'after-discard' | 'after-delete-thin' | 'after-transaction-id' | 'after-release'): void => {
+    if (phase !== 'reconcile') crashPoint(`${phase}:${step}`);
+  };
+  const device = deviceHandle(core, record);
+  await device.deactivate({ deferred: false });
+  // A device that never got an owner holds nothing worth handing back early
+  // (and its id may not exist: activating it for the discard would fail).
+  if (core.options.discardBlocks && record.state !== 'creating') {
+    // Best effort: the discard only hands blocks back to the data device (a
+    // loopback file shrinks); the delete below frees them in the pool either
+    // way, and after a crash the id may be gone already.
+    await device.discardAll().catch(() => undefined);
+    point('after-discard');
+  }
+  await deleteThinId(core, record.id, phase === 'reconcile' ? undefined : `${phase}:after-delete-thin`);
+  point('after-transaction-id');
+  await core.store.transaction(async (tx) => {
+    tx.del(keys.device(record.id));
+    releaseThinId(tx, record.id);
+    stagePoolRecord(core, tx);
+  });
+  point('after-release');
+}

@@ -1,0 +1,50 @@
+/**
+ * Thin id allocation that costs the same at the millionth id as at the
+ * first: a persisted counter of never-used ids plus a free list of released
+ * ids, both in the metastore. Allocating reads the free list's first key
+ * (one seek) or the counter; nothing scans every id ever used. Callers run
+ * inside a metastore write transaction, which serializes allocations.
+ */
+import { FailedPreconditionError } from './errors.js';
+import type { WriteTransaction } from './metastore.js';
+import { keys, prefixEnd } from './records.js';
+import { MAX_THIN_ID } from '../thin/types.js';
+
+/** The lowest thin id handed out (0 is left alone: some tools treat it specially). */
+export const FIRST_THIN_ID = 1;
+
+/**
+ * Takes a free thin id: the lowest released one, else the next never-used
+ * one, skipping ids that have a device record (ids found foreign in the pool).
+ *
+ * @throws FailedPreconditionError when all 2^24 - 1 ids are in use.
+ */
+export async function allocateThinId(tx: WriteTransaction): Promise<number> {
+  const cursor = cursors.get(tx) ?? { after: undefined, freeListDone: false };
+  cursors.set(tx, cursor);
+  if (!cursor.freeListDone) {
+    // One seek past the last free entry this transaction took: O(1) per id.
+    const range = { gt: cursor.after ?? keys.freePrefix, lt: prefixEnd(keys.freePrefix), limit: 1 };
+    const [key] = await tx.database.keys(range).all();
+    if (key !== undefined) {
+      cursor.after = key;
+      tx.del(key);
+      return Number.parseInt(key.slice(keys.freePrefix.length), 16);
+    }
+    cursor.freeListDone = true;
+  }
+  let next = ((await tx.get(keys.allocNext)) as number | undefined) ?? FIRST_THIN_ID;
+  while (next <= MAX_THIN_ID && (await tx.get(keys.device(next))) !== undefined) next++;
+  if (next > MAX_THIN_ID) throw new FailedPreconditionError('every thin id (1 to 2^24 - 1) is in use');
+  tx.put(keys.allocNext, next + 1);
+  return next;
+}
+
+// Per transaction: where its walk of the free list stands. Ids it releases
+// become visible to the next transaction, not to itself.
+const cursors = new WeakMap<WriteTransaction, { after: string | undefined; freeListDone: boolean }>();
+
+/** Returns a thin id to the free list (its device record must go in the same transaction). */
+export function releaseThinId(tx: WriteTransaction, id: number): void {
+  tx.put(keys.free(id), true);
+}

@@ -1,0 +1,139 @@
+/**
+ * The snapshotter's options, named after containerd's devmapper keys in
+ * camelCase (root_path → rootPath, pool_name → poolName, ...), and their
+ * validation into one resolved form.
+ */
+import type { ThinPoolApi } from '../thin/types.js';
+import { InvalidArgumentError } from './errors.js';
+import { formatterArguments, getFormatter, registerFormatter, type Formatter } from './formatters/index.js';
+import type { PoolResolver } from './pool-resolver.js';
+import { parseFreeSpace, parseSize, roundUpToSector, type FreeSpaceFloor, type SizeInput } from './sizes.js';
+
+/** The default minimum free space: Docker's dm.min_free_space default. */
+export const DEFAULT_MIN_FREE_SPACE = '10%';
+
+/** Options of {@link Snapshotter.open}. */
+export interface SnapshotterOptions {
+  /** containerd `root_path`: the directory of the metastore (created 0700 when absent). */
+  rootPath: string;
+  /** The thin pool. The caller keeps ownership: close() does not close it. */
+  pool?: ThinPoolApi;
+  /**
+   * containerd `pool_name`: open the pool by name instead (the snapshotter
+   * then owns it and closes it). Ignored when `pool` is given; checked
+   * against `pool.name` when both are given.
+   */
+  poolName?: string;
+  /** How to open a pool by name; default {@link resolvePoolByName}. */
+  resolvePool?: PoolResolver;
+  /**
+   * containerd `base_image_size`: the virtual size of every snapshot's
+   * device, as bytes or a size string ("8192MB", "10GB", "10G": binary units).
+   * Rounded up to whole 512-byte sectors.
+   */
+  baseImageSize: SizeInput;
+  /** containerd `fs_type`: 'ext4' (default), 'xfs', 'none', another registered name, or a formatter. */
+  fsType?: string | Formatter;
+  /**
+   * containerd `fs_options`: mkfs options. A string follows the formatter's
+   * rule (ext4: a string without a leading '-' is the -E argument, as in
+   * containerd); an array is passed to mkfs as is. Empty: the formatter's defaults.
+   */
+  fsOptions?: string | readonly string[];
+  /** Extra mount options added to every mount (Docker's dm.mountopt). */
+  mountOptions?: readonly string[];
+  /** containerd `async_remove`: remove() only marks devices; cleanup() deletes them. */
+  asyncRemove?: boolean;
+  /** containerd `discard_blocks`: discard a device's blocks before deleting it (returns space to a loopback file). */
+  discardBlocks?: boolean;
+  /**
+   * Refuse to create snapshots when the pool's free data or metadata space
+   * is below this: bytes, a size string, or a percentage of the pool ("10%",
+   * Docker's dm.min_free_space). Default "10%"; 0 turns the check off.
+   */
+  minFreeSpace?: SizeInput;
+}
+
+/** The options after validation. */
+export interface ResolvedOptions {
+  rootPath: string;
+  baseImageSizeBytes: number;
+  formatter: Formatter;
+  fsArguments: string[];
+  mountOptions: string[];
+  asyncRemove: boolean;
+  discardBlocks: boolean;
+  minFreeSpace: FreeSpaceFloor;
+}
+
+/**
+ * Validates options (everything but the pool) and registers a formatter
+ * object given as `fsType`.
+ *
+ * @throws InvalidArgumentError naming the first bad option.
+ */
+export function resolveOptions(options: SnapshotterOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  if (typeof options.rootPath !== 'string' || options.rootPath === '') throw new InvalidArgumentError('rootPath is required');
+  if (options.baseImageSize === undefined) throw new InvalidArgumentError('baseImageSize is required');
+  const baseImageSizeBytes = roundUpToSector(parseSize(options.baseImageSize, 'baseImageSize'));
+  if (baseImageSizeBytes === 0) throw new InvalidArgumentError('baseImageSize must be above 0');
+
+  let formatter: Formatter;
+  const fsType = options.fsType ?? 'ext4';
+  if (typeof fsType === 'string') {
+    const found = getFormatter(fsType);
+    if (!found) throw new InvalidArgumentError(`fsType: no formatter named ${JSON.stringify(fsType)} (register one with registerFormatter)`);
+    formatter = found;
+  } else {
+    registerFormatter(fsType);
+    formatter = fsType;
+  }
+  const fsOptions = options.fsOptions;
+  if (fsOptions !== undefined && typeof fsOptions !== 'string' && !(Array.isArray(fsOptions) && fsOptions.every((o) => typeof o === 'string'))) {
+    throw new InvalidArgumentError('fsOptions must be a string or an array of strings');
+  }
+  const mountOptions = options.mountOptions ?? [];
+  if (!Array.isArray(mountOptions) || !mountOptions.every((o) => typeof o === 'string' && o !== '' && !o.includes(','))) {
+    throw new InvalidArgumentError('mountOptions must be an array of non-empty strings without commas');
+  }
+  return {
+    rootPath: options.rootPath,
+    baseImageSizeBytes,
+    formatter,
+    fsArguments: formatterArguments(formatter, fsOptions),
+    mountOptions: [...mountOptions],
+    asyncRemove: options.asyncRemove ?? false,
+    discardBlocks: options.discardBlocks ?? false,
+    minFreeSpace: parseFreeSpace(options.minFreeSpace ?? DEFAULT_MIN_FREE_SPACE),
+  };
+}
+
+/** containerd's devmapper configuration keys, as in config.toml. */
+export interface ContainerdDevmapperConfig {
+  root_path?: string;
+  pool_name?: string;
+  base_image_size?: string;
+  async_remove?: boolean;
+  discard_blocks?: boolean;
+  fs_type?: string;
+  fs_options?: string;
+}
+
+/**
+ * Maps a containerd `[plugins."io.containerd.snapshotter.v1.devmapper"]`
+ * table to {@link SnapshotterOptions} (add `pool` or rely on `poolName`).
+ *
+ * @throws InvalidArgumentError when root_path or base_image_size is missing.
+ */
+export function optionsFromContainerdConfig(config: ContainerdDevmapperConfig): SnapshotterOptions {
+  if (!config.root_path) throw new InvalidArgumentError('root_path is required');
+  if (!config.base_image_size) throw new InvalidArgumentError('base_image_size is required');
+  const options: SnapshotterOptions = { rootPath: config.root_path, baseImageSize: config.base_image_size };
+  if (config.pool_name !== undefined) options.poolName = config.pool_name;
+  if (config.async_remove !== undefined) options.asyncRemove = config.async_remove;
+  if (config.discard_blocks !== undefined) options.discardBlocks = config.discard_blocks;
+  if (config.fs_type !== undefined && config.fs_type !== '') options.fsType = config.fs_type;
+  if (config.fs_options !== undefined) options.fsOptions = config.fs_options;
+  return options;
+}

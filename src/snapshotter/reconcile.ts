@@ -1,0 +1,152 @@
+/**
+ * Reconciliation at open: compares the metastore with the pool
+ * (`thinIds()`) and the kernel's activations, and repairs what a crash or a
+ * reboot left behind:
+ *
+ * - `creating` devices (an interrupted prepare, view or base): rolled back,
+ *   the thin id deleted if the kernel made it;
+ * - `removing` devices (an interrupted remove or cleanup): rolled forward;
+ * - `removed` devices (async remove) whose id is gone: record dropped
+ *   (present ones wait for cleanup());
+ * - active and view snapshots: their device activated again (after a
+ *   reboot) and resumed (after a crash between suspend and resume);
+ * - committed snapshots and bases: resumed and deactivated;
+ * - thin ids in the pool that this store never made: recorded as foreign,
+ *   never touched, never handed out;
+ * - a ready record whose thin id vanished (outside interference): the
+ *   snapshot is dropped when it has no children, else reported.
+ *
+ * Every step is idempotent, so a crash during reconcile is repaired by the next one.
+ */
+import { activation, deviceHandle, stagePoolRecord, type SnapshotterCore } from './core.js';
+import { destroyDevice } from './device-lifecycle.js';
+import { releaseThinId } from './id-allocator.js';
+import { keys, type DeviceRecord } from './records.js';
+
+/** What reconcile found and did. */
+export interface ReconcileReport {
+  /** Thin ids of interrupted creations, rolled back. */
+  rolledBack: number[];
+  /** Thin ids of interrupted removals, finished. */
+  rolledForward: number[];
+  /** Snapshot keys whose device was activated again. */
+  reactivated: string[];
+  /** Thin ids of committed snapshots or bases found active and deactivated. */
+  deactivated: number[];
+  /** Thin ids found in the pool that this store did not make. */
+  foreign: number[];
+  /** Snapshots whose thin id vanished from the pool; dropped when they had no children. */
+  lost: Array<{ key: string; id: number; dropped: boolean }>;
+  /** Devices that could not be repaired now (e.g. still held open); retried by cleanup() or the next open. */
+  failed: Array<{ id: number; error: unknown }>;
+}
+
+/** Runs reconciliation (see the module comment). */
+export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport> {
+  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], foreign: [], lost: [], failed: [] };
+  const inPool = new Set(await core.pool.thinIds());
+  const devices = await core.store.devices();
+  const known = new Set(devices.map((d) => d.id));
+
+  for (const record of devices) {
+    try {
+      await repair(core, record, inPool, report);
+    } catch (error) {
+      report.failed.push({ id: record.id, error });
+    }
+  }
+
+  const foreign = [...inPool].filter((id) => !known.has(id));
+  if (foreign.length > 0) {
+    await core.store.transaction(async (tx) => {
+      for (const id of foreign) {
+        tx.put(keys.device(id), { id, state: 'foreign', role: 'foreign', name: '', sizeBytes: 0 } satisfies DeviceRecord);
+        tx.del(keys.free(id));
+      }
+    });
+    report.foreign.push(...foreign);
+  }
+  await core.store.transaction(async (tx) => stagePoolRecord(core, tx));
+  return report;
+}
+
+async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: ReadonlySet<number>, report: ReconcileReport): Promise<void> {
+  switch (record.state) {
+    case 'creating':
+      await destroyDevice(core, record, 'reconcile');
+      report.rolledBack.push(record.id);
+      break;
+    case 'removing':
+      await destroyDevice(core, record, 'reconcile');
+      report.rolledForward.push(record.id);
+      break;
+    case 'removed':
+    case 'foreign':
+      if (!inPool.has(record.id)) await dropRecord(core, record);
+      break;
+    case 'ready':
+      if (!inPool.has(record.id)) await handleLost(core, record, report);
+      else await restoreActivation(core, record, report);
+      break;
+  }
+}
+
+async function dropRecord(core: SnapshotterCore, record: DeviceRecord): Promise<void> {
+  await core.store.transaction(async (tx) => {
+    tx.del(keys.device(record.id));
+    releaseThinId(tx, record.id);
+  });
+}
+
+async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, report: ReconcileReport): Promise<void> {
+  const device = deviceHandle(core, record);
+  const owner = record.role === 'snapshot' && record.snapshot !== undefined ? await core.store.snapshot(record.snapshot) : undefined;
+  if (record.role === 'snapshot' && !owner) {
+    // A ready device without its snapshot: cannot come from this store's batches; reclaim it.
+    await core.store.transaction(async (tx) => tx.put(keys.device(record.id), { ...record, state: 'removing' }));
+    await destroyDevice(core, record, 'reconcile');
+    report.rolledForward.push(record.id);
+    return;
+  }
+  if (owner && owner.kind !== 'committed') {
+    const wasActive = await device.isActive();
+    if (!wasActive) await core.pool.activate(activation(record));
+    await device.resume();
+    if (!wasActive && record.snapshot !== undefined) report.reactivated.push(record.snapshot);
+    return;
+  }
+  if (await device.isActive()) {
+    await device.resume();
+    await device.deactivate({ deferred: true });
+    report.deactivated.push(record.id);
+  }
+}
+
+async function handleLost(core: SnapshotterCore, record: DeviceRecord, report: ReconcileReport): Promise<void> {
+  if (record.role === 'base') {
+    // The next parentless prepare makes a new base.
+    await core.store.transaction(async (tx) => {
+      if (record.baseSpec !== undefined) tx.del(keys.base(record.baseSpec));
+      tx.del(keys.device(record.id));
+      releaseThinId(tx, record.id);
+    });
+    return;
+  }
+  const key = record.snapshot;
+  const snapshot = key === undefined ? undefined : await core.store.snapshot(key);
+  if (key === undefined || !snapshot) {
+    await dropRecord(core, record);
+    return;
+  }
+  const leaf = !(await core.store.hasChildren(key));
+  if (leaf) {
+    await deviceHandle(core, record).deactivate({ deferred: true }).catch(() => undefined);
+    await core.store.transaction(async (tx) => {
+      tx.del(keys.snapshot(key));
+      if (snapshot.parent !== undefined) tx.del(keys.child(snapshot.parent, key));
+      tx.del(keys.device(record.id));
+      releaseThinId(tx, record.id);
+    });
+  }
+  report.lost.push({ key, id: record.id, dropped: leaf });
+}

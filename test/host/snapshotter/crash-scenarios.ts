@@ -1,0 +1,115 @@
+/**
+ * One scenario per crash point: the state to build first (without crash
+ * points armed), the operation that passes the point, and how to retry it
+ * once the store has been reopened. Shared by the in-process crash test and
+ * the child process that SIGKILLs itself (crash-child.ts).
+ */
+import { CRASH_POINTS, type CrashPointName } from '../../../src/snapshotter/crash-points.js';
+import type { Snapshotter, SnapshotterOptions } from '../../../src/snapshotter/index.js';
+
+/** What to do around one crash point. */
+export interface CrashScenario {
+  point: CrashPointName;
+  /** Options for the run that crashes (and everything after). */
+  options: Partial<SnapshotterOptions>;
+  /** The operation that passes `point`. */
+  run(s: Snapshotter): Promise<void>;
+  /** Runs the operation again if the crash left it undone (after reopening). */
+  retry(s: Snapshotter): Promise<void>;
+}
+
+/** Options of the setup run. */
+export const SETUP_OPTIONS: Partial<SnapshotterOptions> = { baseImageSize: '64MB', fsType: 'none', minFreeSpace: 0 };
+
+async function exists(s: Snapshotter, key: string): Promise<boolean> {
+  return s.stat(key).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The state every scenario starts from: a committed parent P (from the
+ * base), an active child `a` with data, an active `victim`, and a view `v`.
+ * With `asyncRemove`, `victim` is removed (marked) too, for cleanup().
+ */
+export async function setUp(
+  s: Snapshotter,
+  write: (source: string, offset: number, bytes: number) => void,
+  asyncRemove: boolean,
+): Promise<void> {
+  const [p] = await s.prepare('p');
+  write(p?.source ?? '', 0, 1024 * 1024);
+  await s.commit('P', 'p');
+  const [a] = await s.prepare('a', 'P', { labels: { role: 'a' } });
+  // Past the parent's data: new blocks, so `a` uses 512 KiB of its own.
+  write(a?.source ?? '', 4 * 1024 * 1024, 512 * 1024);
+  await s.prepare('victim', 'P');
+  await s.view('v', 'P');
+  if (asyncRemove) await s.remove('victim');
+}
+
+/** The scenario of `point`. */
+export function scenarioFor(point: CrashPointName): CrashScenario {
+  const [op] = point.split(':');
+  const base = { ...SETUP_OPTIONS };
+  switch (op) {
+    case 'base':
+      // A new size needs a new base.
+      return {
+        point,
+        options: { ...base, baseImageSize: '128MB' },
+        run: async (s) => void (await s.prepare('fresh')),
+        retry: async (s) => void ((await exists(s, 'fresh')) || (await s.prepare('fresh'))),
+      };
+    case 'prepare':
+      return {
+        point,
+        options: base,
+        run: async (s) => void (await s.prepare('new', 'P')),
+        retry: async (s) => void ((await exists(s, 'new')) || (await s.prepare('new', 'P'))),
+      };
+    case 'view':
+      return {
+        point,
+        options: base,
+        run: async (s) => void (await s.view('new', 'P')),
+        retry: async (s) => void ((await exists(s, 'new')) || (await s.view('new', 'P'))),
+      };
+    case 'commit':
+      return {
+        point,
+        options: base,
+        run: (s) => s.commit('A', 'a'),
+        retry: async (s) => {
+          if (await exists(s, 'a')) await s.commit('A', 'a');
+        },
+      };
+    case 'remove':
+      return {
+        point,
+        options: { ...base, asyncRemove: point === 'remove:after-mark-removed', discardBlocks: true },
+        run: (s) => s.remove('victim'),
+        retry: async (s) => {
+          if (await exists(s, 'victim')) await s.remove('victim');
+          await s.cleanup();
+        },
+      };
+    case 'cleanup':
+      return {
+        point,
+        options: { ...base, asyncRemove: true, discardBlocks: true },
+        run: (s) => s.cleanup(),
+        retry: (s) => s.cleanup(),
+      };
+    default:
+      throw new Error(`no scenario for ${point}`);
+  }
+}
+
+/** Whether the setup marks `victim` removed (cleanup scenarios need a device waiting). */
+export function setupUsesAsyncRemove(point: CrashPointName): boolean {
+  return point.startsWith('cleanup:');
+}
+
+export { CRASH_POINTS };
