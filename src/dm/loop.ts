@@ -31,8 +31,6 @@ export interface LoopInfo {
 export interface LoopAttachOptions {
   /** Attach read-only. */
   readOnly?: boolean;
-  /** Let the kernel detach the device when its last holder closes it. */
-  autoclear?: boolean;
   /** Use direct I/O on the backing file (avoids double caching). */
   directIo?: boolean;
 }
@@ -76,7 +74,7 @@ export class LoopDevice implements AsyncDisposable {
     const op = 'loopAttach';
     const f = checkPath(file, 'file', op);
     const info = await callNative(op, f, (b) =>
-      b.loopAttach(f, { readOnly: options.readOnly === true, autoclear: options.autoclear === true, directIo: options.directIo === true }),
+      b.loopAttach(f, { readOnly: options.readOnly === true, directIo: options.directIo === true }),
     );
     return new LoopDevice(info.path);
   }
@@ -109,6 +107,15 @@ export class LoopDevice implements AsyncDisposable {
   /** Makes the device pick up its backing file's new size (LOOP_SET_CAPACITY). */
   async setCapacity(): Promise<void> {
     await callNative('loopSetCapacity', this.path, (b) => b.loopSetCapacity(this.path));
+  }
+
+  /**
+   * Sets autoclear: the kernel detaches the device when its last holder
+   * closes it. Set it once a holder (a dm table, a mount) has the device
+   * open; with no holder the device detaches at once.
+   */
+  async setAutoclear(on: boolean): Promise<void> {
+    await callNative('loopSetAutoclear', this.path, (b) => b.loopSetAutoclear(this.path, on === true));
   }
 
   /** Detaches the device. A second call does nothing. */

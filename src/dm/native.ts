@@ -119,7 +119,15 @@ export interface NativeBinding {
    */
   waitEvent(name: string, eventNr: number): { promise: Promise<number>; cancel(): void };
 
+  /**
+   * Attaches `file` to a free loop device. `autoclear: true` is refused with
+   * 'EINVAL': the kernel would detach on the addon's own last close, before
+   * anyone else holds the device; use loopSetAutoclear once a holder (such as
+   * a dm table) has it open.
+   */
   loopAttach(file: string, options?: { readOnly?: boolean; autoclear?: boolean; directIo?: boolean }): Promise<NativeLoopInfo>;
+  /** Sets or clears LO_FLAGS_AUTOCLEAR: the kernel detaches the device when its last holder closes it. */
+  loopSetAutoclear(loopPath: string, on: boolean): Promise<NativeLoopInfo>;
   loopDetach(loopPath: string): Promise<void>;
   /** LOOP_SET_CAPACITY: the loop device picks up its backing file's new size. */
   loopSetCapacity(loopPath: string): Promise<void>;

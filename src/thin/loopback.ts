@@ -97,7 +97,7 @@ export async function createLoopbackPool(options: LoopbackPoolOptions): Promise<
     }
     const dataLoop = await loopFor(backing.dataFile, attached);
     const metadataLoop = await loopFor(backing.metadataFile, attached);
-    return await ThinPool.create({
+    const pool = await ThinPool.create({
       ...options,
       name,
       dataDevice: dataLoop.path,
@@ -106,6 +106,9 @@ export async function createLoopbackPool(options: LoopbackPoolOptions): Promise<
       fresh,
       loopback: backing,
     });
+    // The pool holds the loops now: let them go with it, so no loop outlives its pool.
+    for (const loop of [dataLoop, metadataLoop]) await loop.setAutoclear(true);
+    return pool;
   } catch (e) {
     for (const loop of attached) await loop.detach().catch(() => undefined);
     for (const file of created) await rm(file, { force: true });

@@ -5,15 +5,15 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { native, type NativeBinding, type NativeTableRow } from '../../src/dm/native.js';
 import {
   Scratch,
   exists,
-  inVm,
   namePrefix,
   removeLeftoverDevices,
+  requireDeviceMapper,
   sleep,
   splitDev,
   uniqueName,
@@ -52,9 +52,13 @@ const linear = (loop: { number: number }, length: number, offset = 0): NativeTab
   params: `7:${loop.number} ${offset}`,
 });
 
-describe.skipIf(!inVm)('native addon (in the VM)', () => {
+describe('native addon (on a real kernel)', () => {
   const dm = native() as Binding;
   let s: Scratch;
+
+  beforeAll(() => {
+    requireDeviceMapper();
+  });
 
   beforeEach(async () => {
     s = await Scratch.create();

@@ -2,16 +2,22 @@
 // unique names, sparse backing files, and cleanup of everything a test made,
 // even when the test failed half way.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
 import { native, type NativeBinding, type NativeInfo, type NativeLoopInfo } from '../../../src/dm/native.js';
 
-/** Whether this process runs inside scripts/vm.sh (the only place with a device-mapper). */
-export const inVm = process.env.DEVMAPPER_IN_VM === '1';
-/** Whether scripts/vm.sh --udev started udevd. */
-export const withUdev = process.env.DEVMAPPER_VM_UDEV === '1';
+/** Whether udevd runs (what libudev checks; scripts/vm.sh --udev starts it). */
+export const withUdev = existsSync('/run/udev/control');
+
+/** These tests never skip: without a device-mapper they fail, saying why. */
+export function requireDeviceMapper(): void {
+  if (!existsSync('/dev/mapper/control') || !existsSync('/sys/module/dm_mod')) {
+    throw new Error('no device-mapper here: run the vm tests through scripts/vm.sh');
+  }
+}
 
 /** Every device name made by this process starts with this. */
 export const namePrefix = `dmtest-${process.pid}-`;

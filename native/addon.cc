@@ -1,0 +1,18 @@
+// Module registration: the exports are the NativeBinding of src/dm/native.ts.
+#include <napi.h>
+
+#include "exports.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  dmaddon::RegisterDmOps(env, exports);
+  dmaddon::RegisterWaitEvent(env, exports);
+  dmaddon::RegisterLoop(env, exports);
+  dmaddon::RegisterBlockdev(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(devmapper, Init)

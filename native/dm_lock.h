@@ -1,0 +1,45 @@
+// The one lock around libdevmapper, and the capture of what it logs.
+//
+// libdevmapper is not thread-safe: it keeps process-global state (its control
+// fd, the list of stacked /dev/mapper node operations that dm_udev_wait
+// flushes, the udev and name-mangling settings, its log function). Every
+// libdevmapper call in this addon is made while a DmLock is held, so calls
+// from the worker threads never overlap. Sleeps between retries and waits on
+// anything but libdevmapper itself happen without it.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace dmaddon {
+
+// Internal: where the log callback hands a formatted line to the current holder.
+void CaptureLogLine(int level, int errnum, const std::string& line);
+
+class DmLock {
+ public:
+  // Blocks until the lock is free. The first holder in the process installs
+  // the log callback (so libdevmapper never prints to stdout/stderr) and
+  // turns udev synchronisation on.
+  DmLock();
+  ~DmLock();
+  DmLock(const DmLock&) = delete;
+  DmLock& operator=(const DmLock&) = delete;
+
+  // The error and warning lines libdevmapper logged since the lock was taken
+  // (or since the last TakeLog), leaving the buffer empty.
+  std::vector<std::string> TakeLog();
+
+  // The first non-zero errno libdevmapper attached to a logged error line
+  // during this hold, 0 if none. Used when dm_task_get_errno has nothing.
+  int LoggedErrno() const { return loggedErrno_; }
+
+ private:
+  friend void CaptureLogLine(int level, int errnum, const std::string& line);
+  std::unique_lock<std::mutex> lock_;
+  std::vector<std::string> log_;
+  int loggedErrno_ = 0;
+};
+
+}  // namespace dmaddon
