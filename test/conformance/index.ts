@@ -1,5 +1,5 @@
 /** The shared snapshotter conformance suite and its helpers. */
-export { defineSnapshotterConformance } from './define.js';
+export { defineSnapshotterConformance, type ConformanceOptions } from './define.js';
 export type { ConformanceCapabilities, ConformanceEnv, MakeConformanceEnv } from './env.js';
 export { mountWithCommand, withMounted, growByWriting } from './real-devices.js';
 export { readTree, applyOps, layerOps, type Tree, type TreeEntry, type TreeOp } from './fs-tree.js';

@@ -49,5 +49,5 @@ for (const fsType of ['ext4', 'xfs'] as const) {
         }
       },
     };
-  });
+  }, { realDevices: true, deepLayers: fsType === 'ext4' ? 128 : 16 });
 }
