@@ -14,5 +14,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-npm ci --no-audit --no-fund
-npm run build
+# `npm ci` refuses this registry's lock files (platform packages of other
+# systems are absent from it), so install from the lock with `npm install`.
+npm install --no-audit --no-fund
+npm run build:ts
