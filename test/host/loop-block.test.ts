@@ -39,7 +39,7 @@ describe('LoopDevice', () => {
     {
       await using loop = await LoopDevice.attach('/var/lib/pool/data', { directIo: true });
       expect(loop.path).toBe('/dev/loop3');
-      expect(fake.binding.loopAttach).toHaveBeenCalledWith('/var/lib/pool/data', { readOnly: false, autoclear: false, directIo: true });
+      expect(fake.binding.loopAttach).toHaveBeenCalledWith('/var/lib/pool/data', { readOnly: false, directIo: true });
       expect(await loop.info()).toEqual(loopInfo);
     }
     expect(fake.binding.loopDetach).toHaveBeenCalledWith('/dev/loop3');
