@@ -16,7 +16,8 @@ const only = process.argv.slice(2); // e.g. `npm test -- host` or `npm test -- v
 const wanted = (part) => only.length === 0 || only.includes(part);
 
 function vitestArgs(project, resultFile, extra = []) {
-  return ['vitest', 'run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile.json=${resultFile}`, ...extra];
+  // verbose: one line per test as it ends, so a slow guest still shows progress.
+  return ['vitest', 'run', '--project', project, '--reporter=verbose', '--reporter=json', `--outputFile.json=${resultFile}`, ...extra];
 }
 
 function counts(label, resultFile, exitCode) {
@@ -44,7 +45,8 @@ for (const udev of [false, true]) {
   const file = path.join(out, `${name}.json`);
   const vmArgs = [...(udev ? ['--udev'] : []), '--', 'npx', ...vitestArgs('vm', file, udev ? UDEV_FILES : [])];
   console.log(`\n== in the test VM, ${udev ? 'with' : 'without'} udevd ==`);
-  const r = spawnSync(path.join(root, 'scripts/vm.sh'), vmArgs, { cwd: root, stdio: 'inherit' });
+  const env = { ...process.env, DEVMAPPER_VM_TIMEOUT: process.env.DEVMAPPER_VM_TIMEOUT ?? '3600' };
+  const r = spawnSync(path.join(root, 'scripts/vm.sh'), vmArgs, { cwd: root, stdio: 'inherit', env });
   const c = counts(`in the guest (${udev ? 'udev' : 'no udev'})`, file, r.status);
   if (c.passed === 0 && c.failed === 0) {
     c.failed = 1;
