@@ -1,0 +1,52 @@
+/**
+ * The operation each crash point interrupts, shared by the crash test and
+ * its child process. The standing state before each run: a committed `P`,
+ * an active `a` (with its own data) and `victim` on it, and a view `v`; for
+ * cleanup points `victim` is already removed with asyncRemove.
+ */
+import type { Snapshotter, SnapshotterOptions } from '../../../src/snapshotter/index.js';
+import type { CrashPointName } from '../../../src/snapshotter/crash-points.js';
+
+export type CrashOperation = 'base' | 'prepare' | 'view' | 'commit' | 'remove' | 'cleanup';
+
+export function operationOf(point: CrashPointName): CrashOperation {
+  return point.split(':')[0] as CrashOperation;
+}
+
+/** Options for the run that crashes and the reopen after it. `index` gives each base point a new base size. */
+export function optionsFor(point: CrashPointName, index: number): Partial<SnapshotterOptions> {
+  const common: Partial<SnapshotterOptions> = { fsType: 'none', minFreeSpace: 0, baseImageSize: '64MB' };
+  switch (operationOf(point)) {
+    case 'base':
+      return { ...common, baseImageSize: `${65 + index}MB` };
+    case 'remove':
+      return { ...common, asyncRemove: point === 'remove:after-mark-removed', discardBlocks: true };
+    case 'cleanup':
+      return { ...common, asyncRemove: true, discardBlocks: true };
+    default:
+      return common;
+  }
+}
+
+export async function runOperation(s: Snapshotter, op: CrashOperation): Promise<void> {
+  switch (op) {
+    case 'base':
+      await s.prepare('fresh');
+      return;
+    case 'prepare':
+      await s.prepare('new', 'P');
+      return;
+    case 'view':
+      await s.view('new', 'P');
+      return;
+    case 'commit':
+      await s.commit('A', 'a');
+      return;
+    case 'remove':
+      await s.remove('victim');
+      return;
+    case 'cleanup':
+      await s.cleanup();
+      return;
+  }
+}
