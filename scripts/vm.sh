@@ -79,7 +79,7 @@ set +e
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 \
   -accel "$accel" -cpu max -smp "${DEVMAPPER_VM_CPUS:-2}" -m "$mem" \
   -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 devmapper.kver=$kver" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 no_timer_check devmapper.kver=$kver" \
   -nodefaults -no-reboot -display none -serial stdio -monitor none \
   -virtfs local,path=/,mount_tag=rootfs,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$project,mount_tag=project,security_model=none,multidevs=remap" \
