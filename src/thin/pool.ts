@@ -77,32 +77,55 @@ export interface ThinPoolCreateOptions extends ThinPoolFeatures, ThinPoolRuntime
 
 /** Where a loopback pool keeps its files and loop devices. */
 export interface LoopbackBacking {
+  /** The directory holding the files. */
   directory: string;
+  /** The sparse data file. */
   dataFile: string;
+  /** The sparse metadata file. */
   metadataFile: string;
 }
 
 /** The operator's report, as `docker info` printed it for the devicemapper driver. */
 export interface ThinPoolInfo {
+  /** The pool's device-mapper name. */
   poolName: string;
+  /** The data block size in bytes. */
   poolBlocksizeBytes: number;
+  /** The data block device (a loop device for loopback pools). */
   dataFile: string;
+  /** The metadata block device. */
   metadataFile: string;
+  /** The file behind the data loop device, or null. */
   dataLoopFile: string | null;
+  /** The file behind the metadata loop device, or null. */
   metadataLoopFile: string | null;
+  /** Data space provisioned, in bytes. */
   dataSpaceUsedBytes: number;
+  /** Data space in total, in bytes. */
   dataSpaceTotalBytes: number;
+  /** Data space still free in the pool, in bytes. */
   dataSpaceAvailableBytes: number;
+  /** Metadata space used, in bytes. */
   metadataSpaceUsedBytes: number;
+  /** Metadata space in total, in bytes. */
   metadataSpaceTotalBytes: number;
+  /** Metadata space still free, in bytes. */
   metadataSpaceAvailableBytes: number;
+  /** The free-space guard's minimum, in bytes of data. */
   minFreeSpaceBytes: number;
+  /** Whether libdevmapper synchronizes with a running udevd. */
   udevSyncSupported: boolean;
+  /** Whether busy devices are removed deferred (always true here). */
   deferredRemovalEnabled: boolean;
+  /** libdevmapper's version. */
   libraryVersion: string;
+  /** The kernel device-mapper driver's version. */
   driverVersion: string;
+  /** The pool's transaction id. */
   transactionId: number;
+  /** The pool's mode (rw, ro, out_of_data_space, fail, ...). */
   mode: ThinPoolStatus['mode'];
+  /** Whether the metadata needs thin_check before the pool is writable again. */
   needsCheck: boolean;
 }
 
@@ -294,9 +317,13 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     return this.#minFreePercent;
   }
 
-  /** The kernel's status of the pool, typed. */
-  async status(): Promise<ThinPoolStatus> {
-    const rows = await dm.status(this.name);
+  /**
+   * The kernel's status of the pool, typed. `noFlush` skips the metadata
+   * commit the kernel otherwise does first; the space counts are current
+   * either way, so the guard uses it to stay off the hot path.
+   */
+  async status(options: { noFlush?: boolean } = {}): Promise<ThinPoolStatus> {
+    const rows = await dm.status(this.name, { noFlush: options.noFlush === true });
     const row = rows[0];
     if (!row || row.targetType !== 'thin-pool') throw new DeviceMapperError(`${this.name} is no longer a thin pool`, { code: 'EINVAL', op: 'status', device: this.name });
     return parseThinPoolStatus(row.params, { dataBlockSizeBytes: this.#table.dataBlockSizeBytes, features: this.#table.features });
@@ -308,7 +335,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
 
   async #guard(op: string): Promise<void> {
     this.#assertOpen(op);
-    checkFreeSpace(op, this.name, await this.status(), this.#minFreePercent);
+    checkFreeSpace(op, this.name, await this.status({ noFlush: true }), this.#minFreePercent);
   }
 
   #assertOpen(op: string): void {
