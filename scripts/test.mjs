@@ -35,6 +35,13 @@ if (wanted('host')) {
   const r = spawnSync('npx', vitestArgs('host', file), { cwd: root, stdio: 'inherit' });
   runs.push(counts('host', file, r.status));
 }
+// The guest has no network: pack the package and install it into a consumer
+// project here, so the in-VM consumer test can run it.
+if (wanted('vm')) {
+  const r = spawnSync('bash', [path.join(root, 'scripts/pack-consumer.sh')], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) runs.push({ label: 'pack-consumer', passed: 0, failed: 1, note: `scripts/pack-consumer.sh exit ${r.status}` });
+}
+
 // Every in-VM test runs without udevd; the files whose code talks to udev
 // (the addon's cookies, device nodes, the pool layer's activations) run again
 // with udevd, since the layers above go through that same code.

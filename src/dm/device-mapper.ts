@@ -24,7 +24,7 @@ export interface DeviceInfo {
   minor: number;
   /** How many holders have the device open. */
   openCount: number;
-  /** The device's event counter (see {@link waitEvent}). */
+  /** The device's event counter (see {@link DeviceMapper | DeviceMapper.waitEvent}). */
   eventNr: number;
   /** Number of rows in the live table. */
   targetCount: number;
@@ -40,7 +40,7 @@ export interface DeviceInfo {
   deferredRemove: boolean;
 }
 
-/** The versions {@link version} reports. */
+/** The versions {@link DeviceMapper | DeviceMapper.version} reports. */
 export interface VersionInfo {
   /** The libdevmapper version, e.g. '1.02.185 (2022-05-18)'. */
   library: string;
@@ -48,7 +48,7 @@ export interface VersionInfo {
   driver: string;
 }
 
-/** One device of {@link list}. */
+/** One device of {@link DeviceMapper | DeviceMapper.list}. */
 export interface DeviceListEntry {
   /** The device-mapper name. */
   name: string;
@@ -85,7 +85,7 @@ export interface UdevOptions {
   udevPrivate?: boolean;
 }
 
-/** Options of {@link create}. */
+/** Options of {@link DeviceMapper | DeviceMapper.create}. */
 export interface CreateOptions extends UdevOptions {
   /** The device-mapper name (see {@link validateDeviceName}). */
   name: string;
@@ -97,7 +97,7 @@ export interface CreateOptions extends UdevOptions {
   readOnly?: boolean;
 }
 
-/** Options of {@link load}. */
+/** Options of {@link DeviceMapper | DeviceMapper.load}. */
 export interface LoadOptions {
   /** The device-mapper name. */
   name: string;
@@ -107,7 +107,7 @@ export interface LoadOptions {
   readOnly?: boolean;
 }
 
-/** Options of {@link suspend}. */
+/** Options of {@link DeviceMapper | DeviceMapper.suspend}. */
 export interface SuspendOptions {
   /** Do not flush queued I/O (needed e.g. for a pool out of space). */
   noFlush?: boolean;
@@ -115,7 +115,7 @@ export interface SuspendOptions {
   skipLockfs?: boolean;
 }
 
-/** Options of {@link remove}. */
+/** Options of {@link DeviceMapper | DeviceMapper.remove}. */
 export interface RemoveOptions extends UdevOptions {
   /** Retries on EBUSY, 0 to 1000 (the addon's default when omitted). */
   retries?: number;
@@ -125,26 +125,26 @@ export interface RemoveOptions extends UdevOptions {
   deferred?: boolean;
 }
 
-/** Options of {@link message}. */
+/** Options of {@link DeviceMapper | DeviceMapper.message}. */
 export interface MessageOptions {
   /** The sector the message goes to (default 0; thin-pool messages use 0). */
   sector?: Sectors;
 }
 
-/** Options of {@link status}. */
+/** Options of {@link DeviceMapper | DeviceMapper.status}. */
 export interface StatusOptions {
   /** Do not let the target flush (for a thin-pool: do not commit metadata) before reporting. */
   noFlush?: boolean;
 }
 
-/** Options of {@link waitEvent}. */
+/** Options of {@link DeviceMapper | DeviceMapper.waitEvent}. */
 export interface WaitEventOptions {
   /** Aborting cancels the wait (the promise rejects with code 'ECANCELED'). */
   signal?: AbortSignal;
 }
 
 /**
- * A pending {@link waitEvent}. Disposing it cancels the wait. The promise is
+ * A pending {@link DeviceMapper | DeviceMapper.waitEvent}. Disposing it cancels the wait. The promise is
  * marked handled, so a cancelled wait nobody awaits does not raise an
  * unhandled rejection.
  */
@@ -155,7 +155,7 @@ export interface EventWait extends Disposable {
   cancel(): void;
 }
 
-/** A suspended device from {@link suspendScoped}: disposing it resumes the device. */
+/** A suspended device from {@link DeviceMapper | DeviceMapper.suspendScoped}: disposing it resumes the device. */
 export interface SuspendedDevice extends AsyncDisposable {
   /** The device-mapper name. */
   readonly name: string;

@@ -28,8 +28,11 @@ export const MAX_FILTER_LENGTH = 16 * 1024;
 
 /** One parsed selector. */
 export interface Selector {
+  /** The field's path, e.g. ['labels', 'a.b']. */
   fieldpath: string[];
+  /** 'present' (no operator given), '==' or '!='. */
   operator: 'present' | '==' | '!=';
+  /** The value compared with ('' for 'present'). */
   value: string;
 }
 

@@ -111,12 +111,19 @@ export function resolveOptions(options: SnapshotterOptions): ResolvedOptions {
 
 /** containerd's devmapper configuration keys, as in config.toml. */
 export interface ContainerdDevmapperConfig {
+  /** The metastore directory. */
   root_path?: string;
+  /** The thin pool's device-mapper name. */
   pool_name?: string;
+  /** Every snapshot's virtual size, e.g. "10GB". */
   base_image_size?: string;
+  /** remove() only marks devices; cleanup() deletes them. */
   async_remove?: boolean;
+  /** Discard a device's blocks before deleting it. */
   discard_blocks?: boolean;
+  /** The filesystem: ext4 (default), xfs or none. */
   fs_type?: string;
+  /** mkfs options. */
   fs_options?: string;
 }
 

@@ -36,9 +36,21 @@ export interface ReconcileReport {
   /** Thin ids found in the pool that this store did not make. */
   foreign: number[];
   /** Snapshots whose thin id vanished from the pool; dropped when they had no children. */
-  lost: Array<{ key: string; id: number; dropped: boolean }>;
+  lost: Array<{
+    /** The snapshot's key. */
+    key: string;
+    /** Its thin id. */
+    id: number;
+    /** Whether the snapshot was dropped (it had no children). */
+    dropped: boolean;
+  }>;
   /** Devices that could not be repaired now (e.g. still held open); retried by cleanup() or the next open. */
-  failed: Array<{ id: number; error: unknown }>;
+  failed: Array<{
+    /** The thin id. */
+    id: number;
+    /** Why the repair failed. */
+    error: unknown;
+  }>;
 }
 
 /** Runs reconciliation (see the module comment). */

@@ -46,7 +46,15 @@ export function parseSize(value: SizeInput, what = 'size'): number {
 }
 
 /** A free-space floor: absolute bytes, or a percentage of the pool's total. */
-export type FreeSpaceFloor = { bytes: number } | { percent: number };
+export type FreeSpaceFloor =
+  | {
+      /** Free bytes required. */
+      bytes: number;
+    }
+  | {
+      /** Free percent of the pool's total required. */
+      percent: number;
+    };
 
 /**
  * Parses a minimum free space: a size (see {@link parseSize}) or a

@@ -9,10 +9,13 @@ export interface Info {
   name: string;
   /** The committed parent's name; absent for a snapshot without parent. */
   parent?: string;
+  /** Active, view or committed. */
   kind: Kind;
   /** User labels (never the snapshotter's own bookkeeping). */
   labels: Record<string, string>;
+  /** When the snapshot was made (for a committed one: when it was committed). */
   created: Date;
+  /** When it last changed (labels updated, or committed). */
   updated: Date;
 }
 
@@ -45,7 +48,9 @@ export interface SnapshotOptions {
 
 /** What `update` takes: the snapshot's name and the labels to apply. Other fields are ignored. */
 export interface InfoUpdate {
+  /** The snapshot to update. */
   name: string;
+  /** The labels to set (see {@link Snapshotter.update} for how field paths apply them). */
   labels?: Record<string, string>;
   /** Present in a full Info; updating it is refused (fieldpath 'parent'). */
   parent?: string;

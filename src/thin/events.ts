@@ -11,13 +11,19 @@ import { freePercent } from './guard.js';
 import type { ThinPool } from './pool.js';
 import type { ThinPoolEvents } from './types.js';
 
+/**
+ * A condition event's name: every {@link ThinPoolEvents} key but 'status'.
+ *
+ * @inline
+ */
 type Condition = Exclude<keyof ThinPoolEvents, 'status'>;
 
 /** The conditions a status shows; each event fires when its condition turns true. */
 export function conditions(status: ThinPoolStatus, lowWaterBlocks: number, minFreePercent: number): Set<Condition> {
   const set = new Set<Condition>();
   const freeBlocks = status.totalDataBlocks - status.usedDataBlocks;
-  if (status.mode !== 'fail' && status.mode !== 'error' && freeBlocks < lowWaterBlocks) set.add('lowWater');
+  // The kernel raises its event once free blocks reach the mark, so 'at the mark' counts.
+  if (status.mode !== 'fail' && status.mode !== 'error' && lowWaterBlocks > 0 && freeBlocks <= lowWaterBlocks) set.add('lowWater');
   if (status.mode === 'out_of_data_space') set.add('outOfDataSpace');
   if (status.mode === 'ro') set.add('readOnly');
   if (status.mode === 'fail' || status.mode === 'error') set.add('failed');

@@ -42,10 +42,13 @@ export interface LvmThinPoolOptions {
 
 /** What the setup made. */
 export interface LvmThinPool {
+  /** The volume group. */
   volumeGroup: string;
+  /** The thin pool logical volume. */
   poolName: string;
   /** The device-mapper name of the thin-pool device, for ThinPool.open(). */
   dmName: string;
+  /** The LVM metadata profile holding the autoextend settings. */
   profile: string;
 }
 

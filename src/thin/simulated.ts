@@ -247,6 +247,7 @@ export class SimulatedThinPool implements ThinPoolApi {
     return [...this.activations].filter(([, a]) => a.id === id).map(([n]) => n);
   }
 
+  /** The pool's status, computed from the block maps as the kernel reports it. */
   async status(): Promise<ThinPoolStatus> {
     this.check('status');
     const used = this.blocks.usedDataBlocks;
@@ -364,6 +365,7 @@ export class SimulatedThinPool implements ThinPoolApi {
     this.closed = true;
   }
 
+  /** Same as {@link SimulatedThinPool.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -510,7 +512,18 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   /** The names of every active device, with their thin id and state (for assertions). */
-  activeDevices(): Array<{ name: string; id: ThinId; readOnly: boolean; suspended: boolean; sizeBytes: number }> {
+  activeDevices(): Array<{
+    /** The device-mapper name. */
+    name: string;
+    /** The thin id. */
+    id: ThinId;
+    /** Whether it is active read-only. */
+    readOnly: boolean;
+    /** Whether it is suspended. */
+    suspended: boolean;
+    /** The virtual size in bytes. */
+    sizeBytes: number;
+  }> {
     return [...this.activations].map(([name, a]) => ({ name, id: a.id, readOnly: a.readOnly, suspended: a.suspended, sizeBytes: a.sizeBytes }));
   }
 

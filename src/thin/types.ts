@@ -41,12 +41,17 @@ export interface DeactivateOptions {
 
 /** One thin device of a pool, active or not. */
 export interface ThinDeviceApi {
+  /** The pool the device belongs to. */
   readonly pool: ThinPoolApi;
+  /** The thin id inside the pool. */
   readonly id: ThinId;
+  /** The device-mapper name it is (or would be) active under. */
   readonly name: string;
+  /** The virtual size in bytes. */
   readonly sizeBytes: number;
   /** The block device path (valid while active). */
   readonly path: string;
+  /** Whether the device is active (made by this library, in this pool). */
   isActive(): Promise<boolean>;
   /** Loads the thin table and resumes; a no-op when already active. */
   activate(options?: { readOnly?: boolean }): Promise<void>;
@@ -56,6 +61,7 @@ export interface ThinDeviceApi {
   suspend(): Promise<void>;
   /** Resumes; a no-op when not suspended. */
   resume(): Promise<void>;
+  /** The kernel's thin status: mapped bytes and the highest mapped sector. */
   status(): Promise<ThinDeviceStatus>;
   /** Grows the virtual size: reloads the table with the new length. */
   grow(sizeBytes: number): Promise<void>;
@@ -98,6 +104,7 @@ export interface ThinPoolApi {
    * prefix; the library refuses to suspend, remove or delete devices without it.
    */
   readonly uuidPrefix: string;
+  /** The pool's status, typed. */
   status(): Promise<ThinPoolStatus>;
   /** `create_thin id`. Fails with code 'EEXIST' when the id is taken. */
   createThin(id: ThinId): Promise<void>;
@@ -120,5 +127,6 @@ export interface ThinPoolApi {
   setTransactionId(expected: number, next: number): Promise<void>;
   /** Releases handles and stops event watching; leaves the pool in the kernel. */
   close(): Promise<void>;
+  /** Same as close(), for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }

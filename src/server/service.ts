@@ -1,0 +1,261 @@
+/**
+ * The handlers of containerd.services.snapshots.v1.Snapshots over a
+ * {@link Snapshotter}: request messages in, snapshotter calls, response
+ * messages (or gRPC errors, see errors.ts) out. Requests' `snapshotter`
+ * field, which containerd's proxy client fills with the plugin's name, is
+ * ignored: one server serves one snapshotter.
+ */
+import { once } from 'node:events';
+import { status as Status } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError } from '../snapshotter/errors.js';
+import type { Snapshotter } from '../snapshotter/snapshotter.js';
+import type { Info, Kind, Mount } from '../snapshotter/types.js';
+import { statusOf, toServiceError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+import type {
+  CleanupRequest,
+  CommitSnapshotRequest,
+  InfoMessage,
+  InfoResponse,
+  KeyRequest,
+  KindName,
+  ListSnapshotsRequest,
+  ListSnapshotsResponse,
+  MountMessage,
+  MountsResponse,
+  PrepareSnapshotRequest,
+  TimestampMessage,
+  UpdateSnapshotRequest,
+  UsageResponse,
+} from './proto.js';
+
+/** What the service needs of a snapshotter (a {@link Snapshotter}, or a stand-in in tests). */
+export type SnapshotterApi = Pick<Snapshotter, 'prepare' | 'view' | 'mounts' | 'commit' | 'remove' | 'stat' | 'update' | 'usage' | 'walk' | 'cleanup'>;
+
+/** containerd's List sends 100 infos a message. */
+export const DEFAULT_LIST_BATCH_SIZE = 100;
+
+/**
+ * A List message is also sent early once its infos reach this many bytes,
+ * well under containerd's 16 MiB receive limit (labels can be up to 4 KiB each).
+ */
+export const DEFAULT_LIST_BATCH_BYTES = 1024 * 1024;
+
+/** Options of {@link SnapshotsService}. */
+export interface SnapshotsServiceOptions {
+  /** Where calls are logged (each at 'debug', INTERNAL failures at 'error'); default: nowhere. */
+  logger?: Logger;
+  /** Infos a List message carries at most; default {@link DEFAULT_LIST_BATCH_SIZE}. */
+  listBatchSize?: number;
+  /** Bytes (estimated) after which a List message is sent early; default {@link DEFAULT_LIST_BATCH_BYTES}. */
+  listBatchBytes?: number;
+}
+
+const KIND_NAMES: Readonly<Record<Kind, KindName>> = { view: 'VIEW', active: 'ACTIVE', committed: 'COMMITTED' };
+
+/** A Date as google.protobuf.Timestamp. */
+export function toTimestamp(date: Date): TimestampMessage {
+  const ms = date.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
+}
+
+/** A mount as containerd.types.Mount (snapshotters leave `target` empty). */
+export function toMountMessage(mount: Mount): MountMessage {
+  return { type: mount.type, source: mount.source, target: '', options: [...mount.options] };
+}
+
+/** An Info as containerd's Info message. */
+export function toInfoMessage(info: Info): InfoMessage {
+  return {
+    name: info.name,
+    parent: info.parent ?? '',
+    kind: KIND_NAMES[info.kind],
+    created_at: toTimestamp(info.created),
+    updated_at: toTimestamp(info.updated),
+    labels: { ...info.labels },
+  };
+}
+
+// A rough size of an info on the wire, for List batching.
+function estimateBytes(info: InfoMessage): number {
+  let n = 64 + Buffer.byteLength(info.name) + Buffer.byteLength(info.parent);
+  for (const [k, v] of Object.entries(info.labels)) n += 8 + Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+function noParent(parent: string): string | undefined {
+  return parent === '' ? undefined : parent;
+}
+
+type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+
+/** The Snapshots service: its handlers, and a count of calls in flight for graceful shutdown. */
+export class SnapshotsService {
+  private readonly logger: Logger;
+  private readonly batchSize: number;
+  private readonly batchBytes: number;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly snapshotter: SnapshotterApi,
+    options: SnapshotsServiceOptions = {},
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.batchSize = options.listBatchSize ?? DEFAULT_LIST_BATCH_SIZE;
+    this.batchBytes = options.listBatchBytes ?? DEFAULT_LIST_BATCH_BYTES;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError('listBatchSize must be a positive integer');
+    if (!(this.batchBytes > 0)) throw new RangeError('listBatchBytes must be positive');
+  }
+
+  /** How many calls are running. */
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** Resolves once no call is running. */
+  idle(): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const done = (): void => {
+      this.inFlight.delete(promise);
+      if (this.inFlight.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  private logOutcome(method: string, fields: Record<string, unknown>, started: number, error?: unknown): void {
+    const durationMs = Math.round(performance.now() - started);
+    if (error === undefined) {
+      this.logger.debug('rpc', { method, ...fields, durationMs });
+      return;
+    }
+    const code = Status[statusOf(error)];
+    const line = { method, ...fields, durationMs, code, error };
+    if (code === 'INTERNAL') this.logger.error('rpc failed', line);
+    else if (code === 'UNAVAILABLE') this.logger.warn('rpc failed', line);
+    else this.logger.debug('rpc failed', line);
+  }
+
+  private unary<Req, Res>(method: string, fields: (request: Req) => Record<string, unknown>, run: (request: Req) => Promise<Res>): Unary<Req, Res> {
+    return (call, callback) => {
+      const started = performance.now();
+      const request = call.request;
+      void this.track(
+        (async () => {
+          let described: Record<string, unknown> = {};
+          try {
+            described = fields(request);
+            const response = await run(request);
+            this.logOutcome(method, described, started);
+            callback(null, response);
+          } catch (e) {
+            this.logOutcome(method, described, started, e);
+            callback(toServiceError(e, method));
+          }
+        })(),
+      );
+    };
+  }
+
+  private list(call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>): void {
+    const started = performance.now();
+    const filters = [...(call.request.filters ?? [])];
+    void this.track(
+      (async () => {
+        let sent = 0;
+        let messages = 0;
+        const send = async (batch: InfoMessage[]): Promise<void> => {
+          messages++;
+          sent += batch.length;
+          if (!call.write({ info: batch })) {
+            // Wait for the client to take what was sent (or go away).
+            const ac = new AbortController();
+            await Promise.race([
+              once(call, 'drain', { signal: ac.signal }),
+              once(call, 'cancelled', { signal: ac.signal }),
+              once(call, 'close', { signal: ac.signal }),
+            ]).catch(() => undefined);
+            ac.abort();
+          }
+        };
+        try {
+          let batch: InfoMessage[] = [];
+          let bytes = 0;
+          for await (const info of this.snapshotter.walk(...filters)) {
+            if (call.cancelled) break;
+            const message = toInfoMessage(info);
+            batch.push(message);
+            bytes += estimateBytes(message);
+            if (batch.length >= this.batchSize || bytes >= this.batchBytes) {
+              await send(batch);
+              batch = [];
+              bytes = 0;
+            }
+          }
+          if (batch.length > 0 && !call.cancelled) await send(batch);
+          this.logOutcome('List', { filters, snapshots: sent, messages, cancelled: call.cancelled }, started);
+          call.end();
+        } catch (e) {
+          this.logOutcome('List', { filters }, started, e);
+          call.emit('error', toServiceError(e, 'List'));
+        }
+      })(),
+    );
+  }
+
+  /** The handlers, for grpc.Server.addService. */
+  implementation(): grpc.UntypedServiceImplementation {
+    const s = this.snapshotter;
+    const key = (r: { key: string }) => ({ key: r.key });
+    const created = (r: PrepareSnapshotRequest) => ({ key: r.key, parent: r.parent, labels: r.labels });
+    const mounts = (list: Mount[]): MountsResponse => ({ mounts: list.map(toMountMessage) });
+    return {
+      Prepare: this.unary<PrepareSnapshotRequest, MountsResponse>('Prepare', created, async (r) =>
+        mounts(await s.prepare(r.key, noParent(r.parent), { labels: r.labels })),
+      ),
+      View: this.unary<PrepareSnapshotRequest, MountsResponse>('View', created, async (r) =>
+        mounts(await s.view(r.key, noParent(r.parent), { labels: r.labels })),
+      ),
+      Mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
+      Commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
+        'Commit',
+        (r) => ({ name: r.name, key: r.key, labels: r.labels }),
+        async (r) => {
+          await s.commit(r.name, r.key, { labels: r.labels });
+          return {};
+        },
+      ),
+      Remove: this.unary<KeyRequest, Record<string, never>>('Remove', key, async (r) => {
+        await s.remove(r.key);
+        return {};
+      }),
+      Stat: this.unary<KeyRequest, InfoResponse>('Stat', key, async (r) => ({ info: toInfoMessage(await s.stat(r.key)) })),
+      Update: this.unary<UpdateSnapshotRequest, InfoResponse>(
+        'Update',
+        (r) => ({ key: r.info?.name, paths: r.update_mask?.paths ?? [] }),
+        async (r) => {
+          if (!r.info) throw new InvalidArgumentError('update needs an info');
+          const paths = r.update_mask?.paths ?? [];
+          return { info: toInfoMessage(await s.update({ name: r.info.name, labels: r.info.labels }, ...paths)) };
+        },
+      ),
+      List: (call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>) => this.list(call),
+      Usage: this.unary<KeyRequest, UsageResponse>('Usage', key, async (r) => {
+        const usage = await s.usage(r.key);
+        return { size: usage.size, inodes: usage.inodes };
+      }),
+      Cleanup: this.unary<CleanupRequest, Record<string, never>>('Cleanup', () => ({}), async () => {
+        await s.cleanup();
+        return {};
+      }),
+    };
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The .proto is an interface: containerd's snapshots API, field for field.
+ * These tables are containerd's (api/services/snapshots/v1/snapshots.proto,
+ * api/types/mount.proto); a change to the repo's .proto that breaks the wire
+ * format fails here.
+ */
+import * as protoLoader from '@grpc/proto-loader';
+import { describe, expect, test } from 'vitest';
+import { LOADER_OPTIONS, SNAPSHOTS_PROTO, snapshotsServiceDefinition } from '../../../src/server/index.js';
+
+const definition = protoLoader.loadSync(SNAPSHOTS_PROTO, { ...LOADER_OPTIONS });
+
+type Field = [name: string, number: number, type: string];
+const S = 'TYPE_STRING';
+const M = 'TYPE_MESSAGE';
+const MAP = 'map';
+const messages: Record<string, Field[]> = {
+  'containerd.types.Mount': [['type', 1, S], ['source', 2, S], ['target', 3, S], ['options', 4, 'repeated string']],
+  'containerd.services.snapshots.v1.PrepareSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S], ['parent', 3, S], ['labels', 4, MAP]],
+  'containerd.services.snapshots.v1.PrepareSnapshotResponse': [['mounts', 1, 'repeated containerd.types.Mount']],
+  'containerd.services.snapshots.v1.ViewSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S], ['parent', 3, S], ['labels', 4, MAP]],
+  'containerd.services.snapshots.v1.ViewSnapshotResponse': [['mounts', 1, 'repeated containerd.types.Mount']],
+  'containerd.services.snapshots.v1.MountsRequest': [['snapshotter', 1, S], ['key', 2, S]],
+  'containerd.services.snapshots.v1.MountsResponse': [['mounts', 1, 'repeated containerd.types.Mount']],
+  'containerd.services.snapshots.v1.RemoveSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S]],
+  'containerd.services.snapshots.v1.CommitSnapshotRequest': [['snapshotter', 1, S], ['name', 2, S], ['key', 3, S], ['labels', 4, MAP]],
+  'containerd.services.snapshots.v1.StatSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S]],
+  'containerd.services.snapshots.v1.Info': [
+    ['name', 1, S],
+    ['parent', 2, S],
+    ['kind', 3, 'containerd.services.snapshots.v1.Kind'],
+    ['created_at', 4, 'google.protobuf.Timestamp'],
+    ['updated_at', 5, 'google.protobuf.Timestamp'],
+    ['labels', 6, MAP],
+  ],
+  'containerd.services.snapshots.v1.StatSnapshotResponse': [['info', 1, 'containerd.services.snapshots.v1.Info']],
+  'containerd.services.snapshots.v1.UpdateSnapshotRequest': [['snapshotter', 1, S], ['info', 2, 'containerd.services.snapshots.v1.Info'], ['update_mask', 3, 'google.protobuf.FieldMask']],
+  'containerd.services.snapshots.v1.UpdateSnapshotResponse': [['info', 1, 'containerd.services.snapshots.v1.Info']],
+  'containerd.services.snapshots.v1.ListSnapshotsRequest': [['snapshotter', 1, S], ['filters', 2, 'repeated string']],
+  'containerd.services.snapshots.v1.ListSnapshotsResponse': [['info', 1, 'repeated containerd.services.snapshots.v1.Info']],
+  'containerd.services.snapshots.v1.UsageRequest': [['snapshotter', 1, S], ['key', 2, S]],
+  'containerd.services.snapshots.v1.UsageResponse': [['size', 1, 'TYPE_INT64'], ['inodes', 2, 'TYPE_INT64']],
+  'containerd.services.snapshots.v1.CleanupRequest': [['snapshotter', 1, S]],
+};
+
+interface FieldDescriptor {
+  name: string;
+  number: number;
+  type: string;
+  label: string;
+  typeName: string;
+}
+interface MessageDescriptor {
+  field: FieldDescriptor[];
+  nestedType?: Array<{ name: string; options?: { mapEntry?: boolean } | null }>;
+}
+
+// A type name as protobuf resolves it: relative names are looked up from the message's package outwards.
+function resolveType(pkg: string, name: string): string {
+  const parts = pkg.split('.');
+  for (let i = parts.length; i >= 0; i--) {
+    const candidate = [...parts.slice(0, i), name].join('.');
+    if (definition[candidate]) return candidate;
+  }
+  return name;
+}
+
+function describeField(message: string, descriptor: MessageDescriptor, f: FieldDescriptor): Field {
+  const pkg = message.slice(0, message.lastIndexOf('.'));
+  const isMap = f.type === M && descriptor.nestedType?.some((n) => n.name === f.typeName && n.options?.mapEntry === true);
+  if (isMap) return [f.name, f.number, MAP];
+  let type = f.type === M || f.type === 'TYPE_ENUM' ? resolveType(pkg, f.typeName) : f.type;
+  if (f.label === 'LABEL_REPEATED') type = `repeated ${type === S ? 'string' : type}`;
+  return [f.name, f.number, type];
+}
+
+describe("the .proto matches containerd's", () => {
+  test.each(Object.entries(messages))('%s', (name, fields) => {
+    const entry = definition[name] as { type: MessageDescriptor } | undefined;
+    expect(entry, name).toBeDefined();
+    expect(entry?.type.field.map((f) => describeField(name, entry.type, f))).toEqual(fields);
+  });
+
+  test('Kind', () => {
+    const kind = definition['containerd.services.snapshots.v1.Kind'] as { type: { value: Array<{ name: string; number: number }> } };
+    expect(kind.type.value.map((v) => [v.name, v.number])).toEqual([
+      ['UNKNOWN', 0],
+      ['VIEW', 1],
+      ['ACTIVE', 2],
+      ['COMMITTED', 3],
+    ]);
+  });
+
+  test('the service: methods, paths, streaming', () => {
+    const service = snapshotsServiceDefinition();
+    const methods = Object.fromEntries(Object.entries(service).map(([name, m]) => [name, [m.path, m.requestStream, m.responseStream]]));
+    const p = (m: string) => `/containerd.services.snapshots.v1.Snapshots/${m}`;
+    expect(methods).toEqual({
+      Prepare: [p('Prepare'), false, false],
+      View: [p('View'), false, false],
+      Mounts: [p('Mounts'), false, false],
+      Commit: [p('Commit'), false, false],
+      Remove: [p('Remove'), false, false],
+      Stat: [p('Stat'), false, false],
+      Update: [p('Update'), false, false],
+      List: [p('List'), false, true],
+      Usage: [p('Usage'), false, false],
+      Cleanup: [p('Cleanup'), false, false],
+    });
+    expect((service.Commit as unknown as { responseType: { type: { name: string } } }).responseType.type.name).toBe('Empty');
+  });
+
+  test('bytes on the wire are what containerd (Go protobuf) writes and reads', () => {
+    const service = snapshotsServiceDefinition();
+    // PrepareSnapshotRequest{snapshotter: "d", key: "k", parent: "p", labels: {"a": "b"}}
+    const prepare = service.Prepare?.requestSerialize({ snapshotter: 'd', key: 'k', parent: 'p', labels: { a: 'b' } });
+    expect(Buffer.from(prepare as Uint8Array).toString('hex')).toBe('0a0164' + '12016b' + '1a0170' + '2206' + '0a0161' + '120162');
+    // UsageResponse{size: 300, inodes: 7}: int64 as varints.
+    expect(Buffer.from(service.Usage?.responseSerialize({ size: 300, inodes: 7 }) as Uint8Array).toString('hex')).toBe('08ac02' + '1007');
+    // Go leaves zero fields out; they decode as 0.
+    expect(service.Usage?.responseDeserialize(Buffer.from('08ac02', 'hex'))).toEqual({ size: 300, inodes: 0 });
+    // Info{name: "n", kind: COMMITTED, created_at: {seconds: 1}}
+    const decoded = service.Stat?.responseDeserialize(Buffer.from('0a0b' + '0a016e' + '1803' + '22020801' + '2a00', 'hex')) as { info: Record<string, unknown> };
+    expect(decoded.info).toMatchObject({ name: 'n', parent: '', kind: 'COMMITTED', created_at: { seconds: 1, nanos: 0 }, updated_at: { seconds: 0, nanos: 0 }, labels: {} });
+    // UpdateSnapshotRequest{info: {name: "n"}, update_mask: {paths: ["labels.x"]}}
+    const update = service.Update?.requestDeserialize(Buffer.from('1203' + '0a016e' + '1a0a' + '0a086c6162656c732e78', 'hex')) as { update_mask: { paths: string[] } };
+    expect(update.update_mask.paths).toEqual(['labels.x']);
+  });
+});
