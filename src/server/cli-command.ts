@@ -10,6 +10,7 @@
  */
 import { Command, Option } from 'commander';
 import { openSnapshotter, type SnapshotFlags } from '../cli/context.js';
+import { leaf } from '../cli/command.js';
 import { UsageError } from '../cli/errors.js';
 import { environment, type CliEnvironment } from '../cli/io.js';
 import { poolOptions } from '../cli/pool.js';
@@ -19,6 +20,8 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, serve } from './server.js';
 /** The flags of `devmapper serve` (commander's camelCase names). */
 export interface ServeFlags extends SnapshotFlags {
   socket: string;
+  /** Print one JSON line `{"socket":...,"pool":...,"root":...}` on stdout once listening. */
+  json?: boolean;
   logLevel?: string;
   shutdownTimeout?: string;
 }
@@ -53,6 +56,8 @@ export async function runServe(flags: ServeFlags, partialEnv: Partial<CliEnviron
       handleSignals: env.signal === undefined,
       ...(env.signal ? { signal: env.signal } : {}),
     });
+    const ready = { socket: flags.socket, pool: opened.pool.name, root: opened.root };
+    env.stdout.write(flags.json === true ? `${JSON.stringify(ready)}\n` : `serving ${ready.socket} (pool ${ready.pool})\n`);
     await serving.wait();
   } finally {
     await opened.close();
@@ -61,7 +66,7 @@ export async function runServe(flags: ServeFlags, partialEnv: Partial<CliEnviron
 
 /** The `serve` command. */
 export function serveCommand(env: Partial<CliEnvironment> = {}): Command {
-  return poolOptions(
+  return leaf(poolOptions(
     new Command('serve').description(
       "serve the snapshotter over containerd's snapshots gRPC API on a unix socket, for containerd to load as a proxy plugin " +
         '([proxy_plugins.NAME] type = "snapshot", address = SOCKET); stops gracefully on SIGTERM or SIGINT',
@@ -79,7 +84,7 @@ export function serveCommand(env: Partial<CliEnvironment> = {}): Command {
     .option('--min-free-space <percent|size>', 'refuse new snapshots below this free pool space (default 10%)')
     .addOption(new Option('--log-level <level>', 'the least severe log level written (JSON lines on stderr)').choices([...LOG_LEVELS]).default('info'))
     .option('--shutdown-timeout <seconds>', `how long a shutdown waits for calls in flight before cancelling them (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000})`)
-    .action(async (flags: ServeFlags) => runServe(flags, env));
+    .action(async (flags: ServeFlags) => runServe(flags, env)));
 }
 
 /** Adds the `serve` command to `program` and returns it. */
