@@ -8,15 +8,8 @@ import {
   validateDeviceName,
   validateUuid,
 } from '../../src/dm/index.js';
+import { code } from './support/error-code.js';
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    return isDeviceMapperError(e) ? e.code : `not a DeviceMapperError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 describe('device names', () => {
   it('accepts ordinary names, returning them unchanged', () => {

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { isDeviceMapperError, parseThinPoolStatus, parseThinStatus } from '../../src/dm/index.js';
+import { parseThinPoolStatus, parseThinStatus } from '../../src/dm/index.js';
+import { code } from './support/error-code.js';
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    return isDeviceMapperError(e) ? e.code : `not a DeviceMapperError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 const KiB64 = 64 * 1024;
 

@@ -1,23 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatTable,
-  isDeviceMapperError,
   parseTable,
   sectors,
   tableLength,
   tableRow,
   validateTable,
 } from '../../src/dm/index.js';
+import { code } from './support/error-code.js';
 import { fromNativeRow, toNativeRow } from '../../src/dm/table.js';
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    return isDeviceMapperError(e) ? e.code : `not a DeviceMapperError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 const s = sectors;
 

@@ -7,7 +7,6 @@ import {
   flakeyRow,
   formatFlakeyParams,
   formatThinPoolParams,
-  isDeviceMapperError,
   isPoolMessage,
   linearRow,
   parseDelayParams,
@@ -24,15 +23,8 @@ import {
   zeroRow,
   type Sectors,
 } from '../../src/dm/index.js';
+import { code } from './support/error-code.js';
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    return isDeviceMapperError(e) ? e.code : `not a DeviceMapperError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 const s = sectors;
 const len = { length: s(2048) };

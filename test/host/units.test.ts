@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_SECTORS, SECTOR_SIZE, bytesToSectors, isDeviceMapperError, sectors, sectorsToBytes, type Sectors } from '../../src/dm/index.js';
+import { MAX_SECTORS, SECTOR_SIZE, bytesToSectors, sectors, sectorsToBytes, type Sectors } from '../../src/dm/index.js';
+import { code } from './support/error-code.js';
 
-function code(run: () => unknown): string | undefined {
-  try {
-    run();
-  } catch (e) {
-    return isDeviceMapperError(e) ? e.code : `not a DeviceMapperError: ${String(e)}`;
-  }
-  return undefined;
-}
 
 describe('units', () => {
   it('converts whole sectors both ways', () => {
