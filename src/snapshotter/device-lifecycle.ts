@@ -1,19 +1,24 @@
 /**
  * Making and deleting thin devices in a crash-safe order:
  *
- * - create: write a `creating` device record (the intent) → create the thin
- *   id in the pool → advance the transaction id → activate. The caller then
+ * - create: write a `creating` device record (the intent) → check the pool
+ *   (transaction-id fence and `minFreeSpace`, one status read) and create
+ *   the thin id → activate. The caller then
  *   writes the owner's record and the `ready` state in one batch. A crash
  *   before that batch leaves a `creating` record: reconcile deletes the id.
  * - destroy (the owner's record is already gone, state `removing` or
- *   `removed`): discard when asked → delete the id → advance the
- *   transaction id → drop the device record and free the id in one batch.
+ *   `removed`): deactivate (a device still held open is marked `removed`
+ *   and left to a deferred removal, see device-release.ts) → discard when
+ *   asked → delete the id (behind the same fence) → drop the device record
+ *   and free the id in one batch.
  *   A crash leaves the record: reconcile or cleanup() finishes the job.
  */
 import type { ThinDeviceApi } from '../thin/types.js';
 import { activation, deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { crashPoint, isSimulatedCrash, type CrashPointName } from './crash-points.js';
+import { markRemoved, releaseDevice } from './device-release.js';
 import { errorCode } from './errors.js';
+import { checkMinFreeSpace, floorIsOff } from './free-space.js';
 import { allocateThinId, releaseThinId } from './id-allocator.js';
 import { keys, type DeviceRecord } from './records.js';
 
@@ -61,12 +66,17 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
     let created = false;
     try {
       const afterCreate: CrashPointName = spec.phase === 'base' ? 'base:after-create-thin' : `${spec.phase}:after-create-snapshot`;
-      await core.poolTx.apply(async () => {
-        if (spec.originId === undefined) await core.pool.createThin(record.id);
-        else await core.pool.createSnapshot(record.id, spec.originId);
-        created = true;
-      }, afterCreate);
-      crashPoint(`${spec.phase}:after-transaction-id`);
+      const floor = core.options.minFreeSpace;
+      await core.poolTx.apply({
+        run: async (check) => {
+          if (spec.originId === undefined) await core.pool.createThin(record.id, { check });
+          else await core.pool.createSnapshot(record.id, spec.originId, { check });
+          created = true;
+        },
+        checkedByPool: true,
+        ...(floorIsOff(floor) ? {} : { precheck: (status) => checkMinFreeSpace(core.pool.name, floor, status) }),
+        afterChange: afterCreate,
+      });
       const device = await core.pool.activate(activation(record));
       crashPoint(`${spec.phase}:after-activate`);
       return { record, device };
@@ -105,17 +115,19 @@ export async function rollbackDevice(core: SnapshotterCore, record: DeviceRecord
   });
 }
 
-/** Deletes a thin id from the pool (a missing one counts as deleted) and advances the transaction id. */
+/** Deletes a thin id from the pool; a missing one counts as deleted. */
 async function deleteThinId(core: SnapshotterCore, id: number, afterDelete: CrashPointName | undefined): Promise<void> {
-  await core.poolTx.apply(async () => {
-    try {
-      await core.pool.deleteThin(id);
-      return true;
-    } catch (e) {
-      if (errorCode(e) === 'ENODATA') return false;
-      throw e;
-    }
-  }, afterDelete);
+  await core.poolTx.apply({
+    run: async () => {
+      try {
+        await core.pool.deleteThin(id);
+      } catch (e) {
+        if (errorCode(e) !== 'ENODATA') throw e;
+      }
+    },
+    checkedByPool: false,
+    ...(afterDelete === undefined ? {} : { afterChange: afterDelete }),
+  });
 }
 
 /** Which operation destroys the device: names its crash points (none for reconcile). */
@@ -123,24 +135,26 @@ export type DestroyPhase = 'remove' | 'cleanup' | 'reconcile';
 
 /**
  * Deletes a device whose owner is gone (state `removing` or `removed`):
- * deactivate (failing with EBUSY while it is open), discard when
- * configured, delete the id, then drop the record and free the id.
+ * deactivate, discard when configured, delete the id, then drop the record
+ * and free the id. Resolves false, having deleted nothing, when the device
+ * is still held open: it is then `removed` with a deferred removal pending
+ * (see device-release.ts), for a later cleanup().
  */
-export async function destroyDevice(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<void> {
+export async function destroyDevice(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<boolean> {
   core.busyIds.add(record.id);
   try {
-    await destroySteps(core, record, phase);
+    return await destroySteps(core, record, phase);
   } finally {
     core.busyIds.delete(record.id);
   }
 }
 
-async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<void> {
-  const point = (step: 'after-discard' | 'after-delete-thin' | 'after-transaction-id' | 'after-release'): void => {
+async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<boolean> {
+  const point = (step: 'after-discard' | 'after-delete-thin' | 'after-release'): void => {
     if (phase !== 'reconcile') crashPoint(`${phase}:${step}`);
   };
   const device = deviceHandle(core, record);
-  await device.deactivate({ deferred: false });
+  if (!(await releaseDevice(core, record, () => markRemoved(core, record)))) return false;
   // A device that never got an owner holds nothing worth handing back early
   // (and its id may not exist: activating it for the discard would fail).
   if (core.options.discardBlocks && record.state !== 'creating') {
@@ -151,11 +165,11 @@ async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: 
     point('after-discard');
   }
   await deleteThinId(core, record.id, phase === 'reconcile' ? undefined : `${phase}:after-delete-thin`);
-  point('after-transaction-id');
   await core.store.transaction(async (tx) => {
     tx.del(keys.device(record.id));
     releaseThinId(tx, record.id);
     stagePoolRecord(core, tx);
   });
   point('after-release');
+  return true;
 }

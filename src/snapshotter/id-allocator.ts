@@ -1,13 +1,14 @@
 /**
  * Thin id allocation that costs the same at the millionth id as at the
  * first: a persisted counter of never-used ids plus a free list of released
- * ids, both in the metastore. Allocating reads the free list's first key
- * (one seek) or the counter; nothing scans every id ever used. Callers run
+ * ids, both in the metastore. Allocating takes the free list's lowest id
+ * (from its in-memory mirror, see free-ids.ts) or reads the counter; nothing
+ * scans every id ever used. Callers run
  * inside a metastore write transaction, which serializes allocations.
  */
 import { FailedPreconditionError } from './errors.js';
 import type { WriteTransaction } from './metastore.js';
-import { keys, prefixEnd } from './records.js';
+import { keys } from './records.js';
 import { MAX_THIN_ID } from '../thin/types.js';
 
 /** The lowest thin id handed out (0 is left alone: some tools treat it specially). */
@@ -23,13 +24,12 @@ export async function allocateThinId(tx: WriteTransaction): Promise<number> {
   const cursor = cursors.get(tx) ?? { after: undefined, freeListDone: false };
   cursors.set(tx, cursor);
   if (!cursor.freeListDone) {
-    // One seek past the last free entry this transaction took: O(1) per id.
-    const range = { gt: cursor.after ?? keys.freePrefix, lt: prefixEnd(keys.freePrefix), limit: 1 };
-    const [key] = await tx.database.keys(range).all();
-    if (key !== undefined) {
-      cursor.after = key;
-      tx.del(key);
-      return Number.parseInt(key.slice(keys.freePrefix.length), 16);
+    // Past the last free id this transaction took: a binary search in the mirror.
+    const id = tx.freeIds.firstAfter(cursor.after);
+    if (id !== undefined) {
+      cursor.after = id;
+      tx.del(keys.free(id));
+      return id;
     }
     cursor.freeListDone = true;
   }
@@ -42,7 +42,7 @@ export async function allocateThinId(tx: WriteTransaction): Promise<number> {
 
 // Per transaction: where its walk of the free list stands. Ids it releases
 // become visible to the next transaction, not to itself.
-const cursors = new WeakMap<WriteTransaction, { after: string | undefined; freeListDone: boolean }>();
+const cursors = new WeakMap<WriteTransaction, { after: number | undefined; freeListDone: boolean }>();
 
 /** Returns a thin id to the free list (its device record must go in the same transaction). */
 export function releaseThinId(tx: WriteTransaction, id: number): void {

@@ -8,6 +8,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import { UnavailableError, errorCode } from './errors.js';
+import { FreeIds } from './free-ids.js';
 import { Mutex } from './locks.js';
 import {
   SCHEMA_VERSION,
@@ -30,7 +31,11 @@ export class WriteTransaction {
   private readonly staged = new Map<string, unknown>();
 
   /** @internal */
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** The committed free list (ids released by this transaction are not in it yet). */
+    readonly freeIds: FreeIds,
+  ) {}
 
   /** Reads a key, seeing this transaction's own staged writes. */
   async get(key: string): Promise<unknown> {
@@ -73,6 +78,7 @@ export class Metastore {
     private readonly db: Database,
     /** The database directory. */
     readonly location: string,
+    private readonly freeIds: FreeIds,
   ) {}
 
   /**
@@ -96,8 +102,10 @@ export class Metastore {
       );
     }
     await chmod(location, 0o700);
-    const store = new Metastore(db, location);
+    let store: Metastore;
     try {
+      const free = await db.keys({ gte: keys.freePrefix, lt: prefixEnd(keys.freePrefix) }).all();
+      store = new Metastore(db, location, new FreeIds(free.map((k) => Number.parseInt(k.slice(keys.freePrefix.length), 16))));
       const schema = (await db.get(keys.schema)) as SchemaRecord | undefined;
       if (schema === undefined) {
         await db.put(keys.schema, { version: SCHEMA_VERSION } satisfies SchemaRecord, { sync: true });
@@ -119,10 +127,18 @@ export class Metastore {
   async transaction<T>(fn: (tx: WriteTransaction) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
       this.check();
-      const tx = new WriteTransaction(this.db);
+      const tx = new WriteTransaction(this.db, this.freeIds);
       const result = await fn(tx);
       const ops = tx.operations();
-      if (ops.length > 0) await this.db.batch(ops, { sync: true });
+      if (ops.length > 0) {
+        await this.db.batch(ops, { sync: true });
+        for (const op of ops) {
+          if (!op.key.startsWith(keys.freePrefix)) continue;
+          const id = Number.parseInt(op.key.slice(keys.freePrefix.length), 16);
+          if (op.type === 'put') this.freeIds.add(id);
+          else this.freeIds.delete(id);
+        }
+      }
       return result;
     });
   }
@@ -131,6 +147,12 @@ export class Metastore {
   async snapshot(key: string): Promise<SnapshotRecord | undefined> {
     this.check();
     return (await this.db.get(keys.snapshot(key))) as SnapshotRecord | undefined;
+  }
+
+  /** Several snapshot records in one read (undefined for missing keys). */
+  async snapshotsOf(names: readonly string[]): Promise<Array<SnapshotRecord | undefined>> {
+    this.check();
+    return (await this.db.getMany(names.map((name) => keys.snapshot(name)))) as Array<SnapshotRecord | undefined>;
   }
 
   /** A device record, or undefined. */

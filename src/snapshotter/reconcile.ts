@@ -6,8 +6,11 @@
  * - `creating` devices (an interrupted prepare, view or base): rolled back,
  *   the thin id deleted if the kernel made it;
  * - `removing` devices (an interrupted remove or cleanup): rolled forward;
- * - `removed` devices (async remove) whose id is gone: record dropped
- *   (present ones wait for cleanup());
+ * - `removed` devices (async remove, or removed while held open) whose id
+ *   is gone: record dropped (present ones wait for cleanup());
+ * - a `creating` or `removing` device still held open (a mount elsewhere,
+ *   an open file descriptor): marked `removed` and left to a deferred
+ *   removal, not a failure; cleanup() deletes it once the holder lets go;
  * - active and view snapshots: their device activated again (after a
  *   reboot) and resumed (after a crash between suspend and resume);
  * - committed snapshots and bases: resumed and deactivated;
@@ -33,6 +36,11 @@ export interface ReconcileReport {
   reactivated: string[];
   /** Thin ids of committed snapshots or bases found active and deactivated. */
   deactivated: number[];
+  /**
+   * Thin ids of devices to delete that are still held open: marked `removed`
+   * with a deferred removal pending; cleanup() deletes them once released.
+   */
+  deferred: number[];
   /** Thin ids found in the pool that this store did not make. */
   foreign: number[];
   /** Snapshots whose thin id vanished from the pool; dropped when they had no children. */
@@ -55,7 +63,7 @@ export interface ReconcileReport {
 
 /** Runs reconciliation (see the module comment). */
 export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport> {
-  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], foreign: [], lost: [], failed: [] };
+  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], foreign: [], lost: [], failed: [] };
   const inPool = new Set(await core.pool.thinIds());
   const devices = await core.store.devices();
   const known = new Set(devices.map((d) => d.id));
@@ -85,12 +93,12 @@ export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport>
 async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: ReadonlySet<number>, report: ReconcileReport): Promise<void> {
   switch (record.state) {
     case 'creating':
-      await destroyDevice(core, record, 'reconcile');
-      report.rolledBack.push(record.id);
+      if (await destroyDevice(core, record, 'reconcile')) report.rolledBack.push(record.id);
+      else report.deferred.push(record.id);
       break;
     case 'removing':
-      await destroyDevice(core, record, 'reconcile');
-      report.rolledForward.push(record.id);
+      if (await destroyDevice(core, record, 'reconcile')) report.rolledForward.push(record.id);
+      else report.deferred.push(record.id);
       break;
     case 'removed':
     case 'foreign':
@@ -115,9 +123,10 @@ async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, re
   const owner = record.role === 'snapshot' && record.snapshot !== undefined ? await core.store.snapshot(record.snapshot) : undefined;
   if (record.role === 'snapshot' && !owner) {
     // A ready device without its snapshot: cannot come from this store's batches; reclaim it.
-    await core.store.transaction(async (tx) => tx.put(keys.device(record.id), { ...record, state: 'removing' }));
-    await destroyDevice(core, record, 'reconcile');
-    report.rolledForward.push(record.id);
+    const removing: DeviceRecord = { ...record, state: 'removing' };
+    await core.store.transaction(async (tx) => tx.put(keys.device(record.id), removing));
+    if (await destroyDevice(core, removing, 'reconcile')) report.rolledForward.push(record.id);
+    else report.deferred.push(record.id);
     return;
   }
   if (owner && owner.kind !== 'committed') {

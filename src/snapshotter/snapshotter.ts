@@ -11,13 +11,13 @@ import { baseSpec, ensureBase } from './base-device.js';
 import { deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { crashPoint, isSimulatedCrash } from './crash-points.js';
 import { createDevice, destroyDevice, rollbackDevice } from './device-lifecycle.js';
+import { markRemoved, releaseDevice } from './device-release.js';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
-  errorCode,
 } from './errors.js';
 import { compileFilters } from './filters.js';
 import { getFormatter } from './formatters/index.js';
@@ -25,6 +25,7 @@ import { validateKey, validateLabel, validateLabels } from './labels.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
 import { Metastore } from './metastore.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotterOptions } from './options.js';
+import { typedPoolError } from './pool-errors.js';
 import { PoolTransactions } from './pool-transactions.js';
 import { resolvePoolByName } from './pool-resolver.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
@@ -43,7 +44,14 @@ function toInfo(name: string, record: SnapshotRecord): Info {
   return info;
 }
 
-/** A thin-provisioned snapshotter. Open with {@link Snapshotter.open}. */
+/**
+ * A thin-provisioned snapshotter. Open with {@link Snapshotter.open}.
+ *
+ * Every call raises the pool's health and space failures as snapshotter
+ * errors, with the DeviceMapperError as `cause`: UnavailableError while the
+ * pool is read-only, failed or needs a check; FailedPreconditionError when
+ * it is out of space or below its free-space minimum.
+ */
 export class Snapshotter implements AsyncDisposable {
   /** What reconciliation found and repaired when this instance opened. */
   readonly reconcileReport: ReconcileReport;
@@ -120,7 +128,7 @@ export class Snapshotter implements AsyncDisposable {
     } catch (e) {
       await store?.close();
       if (ownsPool) await pool.close();
-      throw e;
+      throw await typedPoolError(e, pool);
     }
   }
 
@@ -138,7 +146,10 @@ export class Snapshotter implements AsyncDisposable {
   private run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closing) return Promise.reject(new UnavailableError('the snapshotter is closed'));
     if (this.unhealthy) return Promise.reject(new UnavailableError(this.unhealthy.message, { cause: this.unhealthy }));
-    const promise = fn();
+    // Pool health and space failures reach callers as SnapshotterErrors, the DeviceMapperError as cause.
+    const promise = fn().catch(async (e: unknown) => {
+      throw await typedPoolError(e, this.core.pool);
+    });
     this.running.add(promise);
     const forget = (): void => {
       this.running.delete(promise);
@@ -178,23 +189,6 @@ export class Snapshotter implements AsyncDisposable {
     ];
   }
 
-  private async checkFreeSpace(): Promise<void> {
-    const floor = this.core.options.minFreeSpace;
-    if (('bytes' in floor ? floor.bytes : floor.percent) === 0) return;
-    const status = await this.core.pool.status();
-    const need = (total: number): number => ('bytes' in floor ? floor.bytes : Math.ceil((total * floor.percent) / 100));
-    if (status.data.availableBytes < need(status.data.totalBytes)) {
-      throw new FailedPreconditionError(
-        `pool ${this.core.pool.name} has ${status.data.availableBytes} bytes of data space free, below the minimum ${need(status.data.totalBytes)} (minFreeSpace)`,
-      );
-    }
-    if ('percent' in floor && status.metadata.availableBytes < need(status.metadata.totalBytes)) {
-      throw new FailedPreconditionError(
-        `pool ${this.core.pool.name} has ${status.metadata.availableBytes} bytes of metadata space free, below the minimum ${need(status.metadata.totalBytes)} (minFreeSpace)`,
-      );
-    }
-  }
-
   private createSnapshot(kind: Exclude<Kind, 'committed'>, key: string, parent: string | undefined, options: SnapshotOptions | undefined): Promise<Mount[]> {
     return this.run(async () => {
       validateKey(key);
@@ -209,23 +203,21 @@ export class Snapshotter implements AsyncDisposable {
 
   private async createLocked(kind: Exclude<Kind, 'committed'>, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
     const { store } = this.core;
-    if (await store.snapshot(key)) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`);
+    const [existing, p] = await store.snapshotsOf(parent === undefined ? [key] : [key, parent]);
+    if (existing) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`);
     let origin: { deviceId: number; fsType: string; sizeBytes: number; inheritedBytes: number };
     if (parent !== undefined) {
-      const p = await store.snapshot(parent);
       if (!p) throw new NotFoundError(`parent snapshot ${JSON.stringify(parent)} does not exist`);
       // containerd answers InvalidArgument here too.
       if (p.kind !== 'committed') throw new InvalidArgumentError(`parent ${JSON.stringify(parent)} is not a committed snapshot`);
       origin = { deviceId: p.deviceId, fsType: p.fsType, sizeBytes: p.sizeBytes, inheritedBytes: p.mappedBytes ?? 0 };
     } else {
-      await this.checkFreeSpace();
       const base = await this.baseLock.run(() => ensureBase(this.core));
       origin = { deviceId: base.deviceId, fsType: base.fsType, sizeBytes: base.sizeBytes, inheritedBytes: base.mappedBytes };
     }
     if (!getFormatter(origin.fsType)) {
       throw new FailedPreconditionError(`filesystem ${JSON.stringify(origin.fsType)} has no registered formatter`);
     }
-    if (parent !== undefined) await this.checkFreeSpace();
 
     const phase = kind === 'active' ? 'prepare' : 'view';
     const { record: device } = await createDevice(this.core, { phase, originId: origin.deviceId, sizeBytes: origin.sizeBytes, snapshot: key });
@@ -266,7 +258,8 @@ export class Snapshotter implements AsyncDisposable {
    * @throws AlreadyExistsError when `key` is taken by any snapshot.
    * @throws NotFoundError when `parent` does not exist.
    * @throws InvalidArgumentError when `parent` is not committed, or for a bad key or label.
-   * @throws FailedPreconditionError when the pool's free space is below `minFreeSpace`.
+   * @throws FailedPreconditionError when the pool's free space is below `minFreeSpace` or the pool's own minimum.
+   * @throws UnavailableError when the pool is read-only, failed or needs a check.
    */
   prepare(key: string, parent?: string, options?: SnapshotOptions): Promise<Mount[]> {
     return this.createSnapshot('active', key, parent, options);
@@ -301,9 +294,9 @@ export class Snapshotter implements AsyncDisposable {
   }
 
   /**
-   * Commits the active snapshot `key` as `name`: flushes its device
-   * (suspend, then resume: resuming before deactivating avoids containerd
-   * issue 4234's hang), stores its usage, deactivates the device, then
+   * Commits the active snapshot `key` as `name`: flushes its device when
+   * something holds it open (suspend, then resume: resuming before
+   * deactivating avoids containerd issue 4234's hang), stores its usage, deactivates the device, then
    * renames the record. The committed snapshot takes `options.labels` (labels
    * of the active snapshot are not inherited, as in containerd).
    *
@@ -323,9 +316,12 @@ export class Snapshotter implements AsyncDisposable {
         if (await store.snapshot(name)) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`);
         const deviceRec = await this.deviceRecord(record);
         const device = deviceHandle(this.core, deviceRec);
-        await device.suspend();
+        // Suspending flushes in-flight I/O (and freezes a mounted filesystem);
+        // a device nobody holds open has none, so the pair is skipped.
+        const held = await device.isOpen();
+        if (held) await device.suspend();
         crashPoint('commit:after-suspend');
-        await device.resume();
+        if (held) await device.resume();
         crashPoint('commit:after-resume');
         const { mappedBytes } = await device.status();
         await device.deactivate({ deferred: true });
@@ -361,15 +357,19 @@ export class Snapshotter implements AsyncDisposable {
   }
 
   /**
-   * Removes a snapshot. Its device is deactivated first (a device still
-   * mounted fails with FailedPreconditionError and nothing changes), then the
-   * record goes, then the thin id is deleted (discarded first with
-   * `discardBlocks`). With `asyncRemove` the device is only marked and
-   * cleanup() deletes it. A deletion that fails after the record is gone is
-   * retried by cleanup() and at the next open.
+   * Removes a snapshot. Its device is deactivated first, then the record
+   * goes, then the thin id is deleted (discarded first with
+   * `discardBlocks`). A device still held open (mounted, in this or another
+   * mount namespace, or open in some process) is retried a bounded number of
+   * times (10 × 50 ms), then handed to the kernel as a deferred removal: the
+   * snapshot is removed at once (its key is free again) and the kernel
+   * removes the device when its last holder closes it; the thin id stays in
+   * the pool until a cleanup() after that. With `asyncRemove` the device is
+   * only marked and cleanup() deletes it. A deletion that fails after the
+   * record is gone is retried by cleanup() and at the next open.
    *
    * @throws NotFoundError when `key` does not exist.
-   * @throws FailedPreconditionError when it has children, or its device is busy.
+   * @throws FailedPreconditionError when it has children.
    */
   remove(key: string): Promise<void> {
     return this.run(async () => {
@@ -391,12 +391,22 @@ export class Snapshotter implements AsyncDisposable {
           crashPoint('remove:after-mark-removed');
           return;
         }
-        try {
-          await deviceHandle(this.core, deviceRec).deactivate({ deferred: false });
-        } catch (cause) {
-          if (errorCode(cause) !== 'EBUSY') throw cause;
-          throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)}: its device is busy (still mounted?)`, { cause });
-        }
+        let marked = false;
+        const released = await releaseDevice(
+          this.core,
+          deviceRec,
+          async () => {
+            await dropRecord('removed');
+            marked = true;
+          },
+          { afterMark: 'remove:after-mark-busy', afterDefer: 'remove:after-defer' },
+        ).catch((e: unknown) => {
+          // Once the record is gone the snapshot is removed; cleanup() retries the deferred removal.
+          if (!marked || isSimulatedCrash(e)) throw e;
+          return false;
+        });
+        // Still held open: the kernel removes the device on its last close, cleanup() deletes the id.
+        if (!released) return;
         crashPoint('remove:after-deactivate');
         await dropRecord('removing');
         crashPoint('remove:after-record');
@@ -508,11 +518,14 @@ export class Snapshotter implements AsyncDisposable {
 
   /**
    * Deletes devices whose snapshots are gone: those marked by async remove,
-   * and those an interrupted or failed removal or creation left; also the
-   * base devices of earlier options. Devices still held open stay for the
-   * next call.
+   * those removed while held open, and those an interrupted or failed
+   * removal or creation left; also the base devices of earlier options. A
+   * device still held open is not a failure: it gets a deferred removal
+   * (after the same bounded retries as remove) and is skipped while that is
+   * pending; the first call after the kernel has removed it deletes its thin id.
    *
-   * @throws AggregateError listing the devices that could not be deleted (after trying all).
+   * @throws AggregateError listing the devices that could not be deleted (after trying all);
+   *   pool health and space failures in it are SnapshotterErrors, as elsewhere.
    */
   cleanup(): Promise<void> {
     return this.run(() =>
@@ -523,12 +536,17 @@ export class Snapshotter implements AsyncDisposable {
           const leftover = device.state === 'removed' || device.state === 'removing' || device.state === 'creating';
           if (!leftover || this.core.busyIds.has(device.id)) continue;
           try {
-            await deviceHandle(this.core, device).deactivate({ deferred: false });
+            const released = await releaseDevice(this.core, device, () => markRemoved(this.core, device), {
+              afterDefer: 'cleanup:after-defer',
+              skipIfPending: true,
+            });
+            // Still held open: the kernel removes it on the last close; a later call deletes the id.
+            if (!released) continue;
             crashPoint('cleanup:after-deactivate');
             await destroyDevice(this.core, device, 'cleanup');
           } catch (e) {
             if (isSimulatedCrash(e)) throw e;
-            failures.push(e);
+            failures.push(await typedPoolError(e, this.core.pool));
           }
         }
         if (failures.length > 0) throw new AggregateError(failures, `cleanup: ${failures.length} device(s) could not be deleted`);

@@ -62,23 +62,36 @@ export class ThinDevice implements ThinDeviceApi {
     return (await this.#ownedInfo('isActive')) !== null;
   }
 
+  /** Whether the device is active and held open (its open count is above 0). */
+  async isOpen(): Promise<boolean> {
+    return ((await this.#ownedInfo('isOpen'))?.openCount ?? 0) > 0;
+  }
+
+  /** Whether the device is still active with a deferred removal pending (it goes on its last close). */
+  async deferredRemovalPending(): Promise<boolean> {
+    return (await this.#ownedInfo('deferredRemovalPending'))?.deferredRemove === true;
+  }
+
   #table(sizeBytes: number): dm.CreateOptions['table'] {
     return [thinRow({ poolDevice: this.pool.deviceNumber, deviceId: this.id }, { length: bytesToSectors(sizeBytes) })];
   }
 
   /** Loads the thin table and resumes; a no-op when already active. */
   async activate(options: { readOnly?: boolean } = {}): Promise<void> {
-    if (await this.#ownedInfo('activate')) {
-      this.pool.trackActive(this);
-      return;
+    try {
+      await dm.create({
+        name: this.name,
+        uuid: this.uuid,
+        table: this.#table(this.#sizeBytes),
+        readOnly: options.readOnly === true,
+        udevPrivate: this.pool.udevPrivate,
+      });
+    } catch (e) {
+      // Create first, look second: activation is usually of a new id, so the
+      // lookup is only paid when the name (or uuid) is taken.
+      if (!isDeviceMapperError(e, 'EBUSY') && !isDeviceMapperError(e, 'EEXIST')) throw e;
+      if (!(await this.#ownedInfo('activate'))) throw e;
     }
-    await dm.create({
-      name: this.name,
-      uuid: this.uuid,
-      table: this.#table(this.#sizeBytes),
-      readOnly: options.readOnly === true,
-      udevPrivate: this.pool.udevPrivate,
-    });
     this.pool.trackActive(this);
   }
 

@@ -1,7 +1,11 @@
 /**
- * Turns the kernel's dm events on a pool into typed pool events. It waits
- * on the pool's event number (DM_DEV_ARM_POLL in the addon), never on a timer,
- * and runs only while the pool has listeners.
+ * Turns a pool's status into typed pool events. A loop waits on the pool's
+ * event number (DM_DEV_ARM_POLL in the addon), never on a timer, and runs
+ * only while the pool has listeners; every other status the pool reads
+ * (`status()`, the free-space guard's) goes through the same condition
+ * tracking, so a condition is heard as soon as any read shows it, not only
+ * when the kernel raises an event (its metadata threshold is far below the
+ * guard's minimum, so its event would come after the guard's refusals).
  */
 import type { EventEmitter } from 'node:events';
 import * as dm from '../dm/device-mapper.js';
@@ -18,19 +22,24 @@ import type { ThinPoolEvents } from './types.js';
  */
 type Condition = Exclude<keyof ThinPoolEvents, 'status'>;
 
-/** The conditions a status shows; each event fires when its condition turns true. */
-export function conditions(status: ThinPoolStatus, lowWaterBlocks: number, minFreePercent: number): Set<Condition> {
+/**
+ * The conditions a status shows; each event fires when its condition turns
+ * true. 'lowWater' and 'metadataLow' also hold below `warnFreePercent` of
+ * free data or metadata space (the pool passes its warning margin).
+ */
+export function conditions(status: ThinPoolStatus, lowWaterBlocks: number, warnFreePercent: number): Set<Condition> {
   const set = new Set<Condition>();
   const freeBlocks = status.totalDataBlocks - status.usedDataBlocks;
   // The kernel raises its event once free blocks reach the mark, so 'at the mark' counts.
-  if (status.mode !== 'fail' && status.mode !== 'error' && lowWaterBlocks > 0 && freeBlocks <= lowWaterBlocks) set.add('lowWater');
+  const atMark = lowWaterBlocks > 0 && freeBlocks <= lowWaterBlocks;
+  if (status.mode !== 'fail' && status.mode !== 'error' && (atMark || freePercent(status.data) < warnFreePercent)) set.add('lowWater');
   if (status.mode === 'out_of_data_space') set.add('outOfDataSpace');
   if (status.mode === 'ro') set.add('readOnly');
   if (status.mode === 'fail' || status.mode === 'error') set.add('failed');
   if (status.needsCheck) set.add('needsCheck');
   const metaFreeBlocks = status.totalMetadataBlocks - status.usedMetadataBlocks;
   const kernelLow = status.metadataLowWatermark !== null && metaFreeBlocks <= status.metadataLowWatermark;
-  if (status.mode !== 'fail' && (kernelLow || freePercent(status.metadata) < minFreePercent)) set.add('metadataLow');
+  if (status.mode !== 'fail' && (kernelLow || freePercent(status.metadata) < warnFreePercent)) set.add('metadataLow');
   return set;
 }
 
@@ -40,6 +49,8 @@ export class PoolEventWatcher {
   #wait: dm.EventWait | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  // The conditions listeners have heard of, from whichever read saw them.
+  #heard = new Set<Condition>();
 
   constructor(pool: ThinPool) {
     this.#pool = pool;
@@ -61,17 +72,36 @@ export class PoolEventWatcher {
     }
   }
 
+  /**
+   * Emits the conditions `status` shows that were not true at the last
+   * read. A listener that throws is reported on 'error' (when someone
+   * listens there), so that it cannot fail the read that fed it.
+   */
+  observe(status: ThinPoolStatus): void {
+    const pool = this.#pool;
+    const now = conditions(status, pool.lowWaterMarkBlocks, pool.warnFreeSpacePercent);
+    const fresh = [...now].filter((c) => !this.#heard.has(c));
+    // Set first: a listener that reads the status again must not hear the same condition twice.
+    this.#heard = now;
+    for (const c of fresh) {
+      try {
+        pool.emit(c, status);
+      } catch (e) {
+        if (pool.listenerCount('error') > 0) pool.emit('error', e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  }
+
   async #loop(): Promise<void> {
     const pool = this.#pool;
-    let previous = new Set<Condition>();
+    // Listeners that just arrived hear the conditions that already hold.
+    this.#heard = new Set();
     try {
       let eventNr = (await dm.info(pool.name))?.eventNr ?? 0;
       for (;;) {
+        // status() feeds observe(), which emits the conditions that turned true.
         const status = await pool.status();
-        const now = conditions(status, pool.lowWaterMarkBlocks, pool.minFreeSpacePercent);
         pool.emit('status', status);
-        for (const c of now) if (!previous.has(c)) pool.emit(c, status);
-        previous = now;
         if (this.#stopped || pool.closed || !this.#listening()) return;
         this.#wait = dm.waitEvent(pool.name, eventNr);
         eventNr = await this.#wait.promise;

@@ -26,7 +26,7 @@ import { PoolEventWatcher } from './events.js';
 import { createLoopbackPool, destroyLoopbackPool, resizeLoopbackPool, type LoopbackPoolOptions } from './loopback.js';
 import { createLvmThinPool, type LvmThinPoolOptions } from './lvm.js';
 import { validateDataBlockSize, validateMetadataSize } from './sizing.js';
-import { MAX_THIN_ID, type ThinActivation, type ThinId, type ThinPoolApi, type ThinPoolEvents } from './types.js';
+import { MAX_THIN_ID, type ThinActivation, type ThinCreateOptions, type ThinId, type ThinPoolApi, type ThinPoolEvents } from './types.js';
 
 /** Pool behaviour chosen at creation (and kept in the table). */
 export interface ThinPoolFeatures {
@@ -49,6 +49,14 @@ export interface ThinPoolRuntimeOptions {
    * percent (Docker's dm.min_free_space). Default 10; 0 turns the guard off.
    */
   minFreeSpacePercent?: number;
+  /**
+   * Raise 'lowWater' and 'metadataLow' once free data or metadata space is
+   * below this percent: a margin above `minFreeSpacePercent`, so listeners
+   * hear before the guard starts refusing new devices. Default twice
+   * `minFreeSpacePercent`, at most halfway from it to 100; 0 leaves only the
+   * kernel's own marks. Must not be below `minFreeSpacePercent` unless 0.
+   */
+  warnFreeSpacePercent?: number;
   /** Mark the pool's thin devices private to udev (no blkid scan): faster, and nothing else grabs them. */
   udevPrivate?: boolean;
 }
@@ -131,6 +139,9 @@ export interface ThinPoolInfo {
 
 const DEFAULT_BLOCK_BYTES = 64 * 1024;
 const DEFAULT_MIN_FREE_PERCENT = 10;
+/** How often `delete` is retried while the kernel still holds a device it has just removed (deferred removals finish asynchronously). */
+const DELETE_RETRIES = 20;
+const DELETE_RETRY_DELAY_MS = 50;
 
 function featureList(f: ThinPoolFeatures): ThinPoolFeature[] {
   const list: ThinPoolFeature[] = [];
@@ -144,6 +155,13 @@ function featureList(f: ThinPoolFeatures): ThinPoolFeature[] {
 function checkPercent(value: number | undefined, fallback: number, what: string): number {
   const v = value ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v >= 100) throw DeviceMapperError.invalid('thin-pool', `${what} must be from 0 to under 100`);
+  return v;
+}
+
+/** The warning margin of a guard minimum (see ThinPoolRuntimeOptions.warnFreeSpacePercent). */
+function warnPercent(value: number | undefined, minFree: number): number {
+  const v = checkPercent(value, Math.min(2 * minFree, (minFree + 100) / 2), 'warnFreeSpacePercent');
+  if (v !== 0 && v < minFree) throw DeviceMapperError.invalid('thin-pool', `warnFreeSpacePercent (${v}) must not be below minFreeSpacePercent (${minFree})`);
   return v;
 }
 
@@ -192,6 +210,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
   #major: number;
   #minor: number;
   #minFreePercent: number;
+  readonly #warnFreePercent: number;
   readonly #active = new Map<ThinId, ThinDevice>();
   #scannedActive = false;
   readonly #watcher: PoolEventWatcher;
@@ -208,6 +227,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     this.#major = info.major;
     this.#minor = info.minor;
     this.#minFreePercent = checkPercent(options.minFreeSpacePercent, DEFAULT_MIN_FREE_PERCENT, 'minFreeSpacePercent');
+    this.#warnFreePercent = warnPercent(options.warnFreeSpacePercent, this.#minFreePercent);
     this.#watcher = new PoolEventWatcher(this);
     // Watch kernel events only while someone listens, so an idle pool holds no wait.
     const plain = this as EventEmitter;
@@ -226,6 +246,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     const blockBytes = options.dataBlockSizeBytes ?? DEFAULT_BLOCK_BYTES;
     validateDataBlockSize(blockBytes);
     const minFree = checkPercent(options.minFreeSpacePercent, DEFAULT_MIN_FREE_PERCENT, 'minFreeSpacePercent');
+    warnPercent(options.warnFreeSpacePercent, minFree);
     const [dataBytes, metadataBytes] = await Promise.all([blockDeviceSize(options.dataDevice), blockDeviceSize(options.metadataDevice)]);
     validateMetadataSize(metadataBytes, dataBytes, blockBytes);
     const usableData = Math.floor(dataBytes / blockBytes) * blockBytes;
@@ -317,25 +338,35 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     return this.#minFreePercent;
   }
 
+  /** The free space percent below which 'lowWater' and 'metadataLow' fire (0: the kernel's marks only). */
+  get warnFreeSpacePercent(): number {
+    return this.#warnFreePercent;
+  }
+
   /**
    * The kernel's status of the pool, typed. `noFlush` skips the metadata
    * commit the kernel otherwise does first; the space counts are current
-   * either way, so the guard uses it to stay off the hot path.
+   * either way, so the guard uses it to stay off the hot path. Listeners
+   * hear the conditions it shows that have just turned true.
    */
   async status(options: { noFlush?: boolean } = {}): Promise<ThinPoolStatus> {
     const rows = await dm.status(this.name, { noFlush: options.noFlush === true });
     const row = rows[0];
     if (!row || row.targetType !== 'thin-pool') throw new DeviceMapperError(`${this.name} is no longer a thin pool`, { code: 'EINVAL', op: 'status', device: this.name });
-    return parseThinPoolStatus(row.params, { dataBlockSizeBytes: this.#table.dataBlockSizeBytes, features: this.#table.features });
+    const status = parseThinPoolStatus(row.params, { dataBlockSizeBytes: this.#table.dataBlockSizeBytes, features: this.#table.features });
+    this.#watcher.observe(status);
+    return status;
   }
 
   #checkId(id: ThinId, op: string): void {
     if (!Number.isInteger(id) || id < 0 || id > MAX_THIN_ID) throw DeviceMapperError.invalid(op, `thin id ${String(id)} must be an integer from 0 to ${MAX_THIN_ID}`, this.name);
   }
 
-  async #guard(op: string): Promise<void> {
+  async #guard(op: string, check: ThinCreateOptions['check']): Promise<void> {
     this.#assertOpen(op);
-    checkFreeSpace(op, this.name, await this.status({ noFlush: true }), this.#minFreePercent);
+    const status = await this.status({ noFlush: true });
+    checkFreeSpace(op, this.name, status, this.#minFreePercent);
+    check?.(status);
   }
 
   #assertOpen(op: string): void {
@@ -347,9 +378,9 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
    *
    * @throws DeviceMapperError 'EEXIST' when the id is taken, 'ENOSPC' below the free-space minimum.
    */
-  async createThin(id: ThinId): Promise<void> {
+  async createThin(id: ThinId, options: ThinCreateOptions = {}): Promise<void> {
     this.#checkId(id, 'createThin');
-    await this.#guard('createThin');
+    await this.#guard('createThin', options.check);
     await dm.message(this.name, PoolMessages.createThin(id));
   }
 
@@ -357,10 +388,10 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
    * `create_snap id originId`. An active origin is suspended around the
    * message (the kernel requires it) and resumed after, on failure too.
    */
-  async createSnapshot(id: ThinId, originId: ThinId): Promise<void> {
+  async createSnapshot(id: ThinId, originId: ThinId, options: ThinCreateOptions = {}): Promise<void> {
     this.#checkId(id, 'createSnapshot');
     this.#checkId(originId, 'createSnapshot');
-    await this.#guard('createSnapshot');
+    await this.#guard('createSnapshot', options.check);
     const origin = await this.activeDevice(originId);
     const originInfo = origin ? await dm.info(origin.name) : null;
     if (!origin || !originInfo || originInfo.suspended) {
@@ -377,7 +408,8 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
 
   /**
    * `delete id`. Refuses an id this pool handle knows to be active ('EBUSY');
-   * the kernel refuses one active elsewhere.
+   * the kernel refuses one active elsewhere, after a bounded retry (a device
+   * whose deferred removal has just finished still holds the id for a moment).
    */
   async deleteThin(id: ThinId): Promise<void> {
     this.#checkId(id, 'deleteThin');
@@ -386,7 +418,15 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     if (active && (await dm.info(active.name))) {
       throw new DeviceMapperError(`deleteThin ${this.name}: thin id ${id} is active as ${active.name}`, { code: 'EBUSY', op: 'deleteThin', device: this.name });
     }
-    await dm.message(this.name, PoolMessages.deleteThin(id));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await dm.message(this.name, PoolMessages.deleteThin(id));
+        return;
+      } catch (e) {
+        if (!isDeviceMapperError(e, 'EBUSY') || attempt >= DELETE_RETRIES) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DELETE_RETRY_DELAY_MS));
+    }
   }
 
   /** A handle for thin id `spec.id` under `spec.name` (no kernel call). */

@@ -30,6 +30,7 @@ import {
   MAX_THIN_ID,
   type DeactivateOptions,
   type ThinActivation,
+  type ThinCreateOptions,
   type ThinDeviceApi,
   type ThinDeviceStatus,
   type ThinId,
@@ -103,6 +104,16 @@ class SimulatedThinDevice implements ThinDeviceApi {
 
   async isActive(): Promise<boolean> {
     return this.pool.activationOf(this.name)?.id === this.id;
+  }
+
+  async isOpen(): Promise<boolean> {
+    const activation = this.pool.activationOf(this.name);
+    return activation?.id === this.id && activation.openCount > 0;
+  }
+
+  async deferredRemovalPending(): Promise<boolean> {
+    const activation = this.pool.activationOf(this.name);
+    return activation?.id === this.id && activation.deferredRemove;
   }
 
   async activate(options: { readOnly?: boolean } = {}): Promise<void> {
@@ -248,7 +259,7 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   /** The pool's status, computed from the block maps as the kernel reports it. */
-  async status(): Promise<ThinPoolStatus> {
+  async status(_options: { noFlush?: boolean } = {}): Promise<ThinPoolStatus> {
     this.check('status');
     const used = this.blocks.usedDataBlocks;
     const total = this.blocks.dataBlocks;
@@ -280,19 +291,21 @@ export class SimulatedThinPool implements ThinPoolApi {
     };
   }
 
-  async createThin(id: ThinId): Promise<void> {
+  async createThin(id: ThinId, options: ThinCreateOptions = {}): Promise<void> {
     this.check('createThin');
     this.checkId(id, 'createThin');
+    options.check?.(await this.status());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createThin', `thin id ${id} exists`, this.name);
     this.ensureMetadataSpace('createThin');
     this.blocks.create(id);
     this.persist();
   }
 
-  async createSnapshot(id: ThinId, originId: ThinId): Promise<void> {
+  async createSnapshot(id: ThinId, originId: ThinId, options: ThinCreateOptions = {}): Promise<void> {
     this.check('createSnapshot');
     this.checkId(id, 'createSnapshot');
     this.checkId(originId, 'createSnapshot');
+    options.check?.(await this.status());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createSnapshot', `thin id ${id} exists`, this.name);
     if (!this.blocks.thins.has(originId)) throw fail('ENODATA', 'createSnapshot', `origin thin id ${originId} does not exist`, this.name);
     this.ensureMetadataSpace('createSnapshot');
@@ -491,7 +504,12 @@ export class SimulatedThinPool implements ThinPoolApi {
     this.persist();
   }
 
-  /** Simulates a holder of the device `name` (e.g. a mount): a plain deactivation fails with EBUSY until {@link simulateClose}. */
+  /**
+   * Simulates a holder of the device `name` (a mount, an open file
+   * descriptor), as the kernel counts them: until the last
+   * {@link simulateClose}, a deactivation with `deferred: false` fails with
+   * EBUSY, and any other leaves the device active with a deferred removal pending.
+   */
   simulateOpen(name: string): void {
     this.requireActivation(name, 'simulateOpen').openCount++;
     this.persist();
@@ -523,8 +541,20 @@ export class SimulatedThinPool implements ThinPoolApi {
     suspended: boolean;
     /** The virtual size in bytes. */
     sizeBytes: number;
+    /** Simulated holders ({@link simulateOpen}). */
+    openCount: number;
+    /** Whether a deferred removal is pending (it happens on the last {@link simulateClose}). */
+    deferredRemove: boolean;
   }> {
-    return [...this.activations].map(([name, a]) => ({ name, id: a.id, readOnly: a.readOnly, suspended: a.suspended, sizeBytes: a.sizeBytes }));
+    return [...this.activations].map(([name, a]) => ({
+      name,
+      id: a.id,
+      readOnly: a.readOnly,
+      suspended: a.suspended,
+      sizeBytes: a.sizeBytes,
+      openCount: a.openCount,
+      deferredRemove: a.deferredRemove,
+    }));
   }
 
   /** The bytes thin id `id` maps (shared blocks included), whether active or not. */

@@ -39,6 +39,18 @@ export interface DeactivateOptions {
   deferred?: boolean;
 }
 
+/** Options of {@link ThinPoolApi.createThin} and {@link ThinPoolApi.createSnapshot}. */
+export interface ThinCreateOptions {
+  /**
+   * The caller's own conditions: called with the status (read without a
+   * metadata commit) that the pool's free-space guard checks just before
+   * the message; throwing refuses the creation with that error. Lets a
+   * caller add checks (a transaction id, its own space floor) without a
+   * second status read.
+   */
+  check?: (status: ThinPoolStatus) => void;
+}
+
 /** One thin device of a pool, active or not. */
 export interface ThinDeviceApi {
   /** The pool the device belongs to. */
@@ -53,6 +65,13 @@ export interface ThinDeviceApi {
   readonly path: string;
   /** Whether the device is active (made by this library, in this pool). */
   isActive(): Promise<boolean>;
+  /** Whether the device is active and something holds it open (a mount, a process). */
+  isOpen(): Promise<boolean>;
+  /**
+   * Whether the device is still active with a deferred removal pending: it
+   * was removed while held open and goes when its last holder closes it.
+   */
+  deferredRemovalPending(): Promise<boolean>;
   /** Loads the thin table and resumes; a no-op when already active. */
   activate(options?: { readOnly?: boolean }): Promise<void>;
   /** Removes the dm device (the thin id stays in the pool); a no-op when inactive. */
@@ -73,11 +92,18 @@ export interface ThinDeviceApi {
   remove(options?: { discard?: boolean }): Promise<void>;
 }
 
-/** Events a pool emits, driven by the kernel's dm events. */
+/**
+ * Events a pool emits. 'status' comes with each kernel dm event; a
+ * condition event fires when its condition turns true in any status the
+ * pool reads (the event watcher's, `status()`, the free-space guard's).
+ */
 export interface ThinPoolEvents {
-  /** Free data space fell below the low water mark. */
+  /**
+   * Free data space fell to the low water mark, or below the warning margin
+   * (`warnFreeSpacePercent`, above the guard's minimum).
+   */
   lowWater: [status: ThinPoolStatus];
-  /** Free metadata space is running low (below the kernel's threshold or the guard). */
+  /** Free metadata space is running low: below the kernel's threshold or the warning margin. */
   metadataLow: [status: ThinPoolStatus];
   /** The pool ran out of data space. */
   outOfDataSpace: [status: ThinPoolStatus];
@@ -104,15 +130,18 @@ export interface ThinPoolApi {
    * prefix; the library refuses to suspend, remove or delete devices without it.
    */
   readonly uuidPrefix: string;
-  /** The pool's status, typed. */
-  status(): Promise<ThinPoolStatus>;
+  /**
+   * The pool's status, typed. `noFlush` skips the metadata commit the kernel
+   * otherwise makes first; the space counts and transaction id are current either way.
+   */
+  status(options?: { noFlush?: boolean }): Promise<ThinPoolStatus>;
   /** `create_thin id`. Fails with code 'EEXIST' when the id is taken. */
-  createThin(id: ThinId): Promise<void>;
+  createThin(id: ThinId, options?: ThinCreateOptions): Promise<void>;
   /**
    * `create_snap id originId`. When the origin is active it is suspended
    * around the message and resumed after, on failure too.
    */
-  createSnapshot(id: ThinId, originId: ThinId): Promise<void>;
+  createSnapshot(id: ThinId, originId: ThinId, options?: ThinCreateOptions): Promise<void>;
   /** `delete id`. The id must not be active. */
   deleteThin(id: ThinId): Promise<void>;
   /** A handle for an existing thin id (makes no kernel call). */

@@ -154,6 +154,34 @@ export function defineSnapshotterConformance(name: string, makeEnv: MakeConforma
       expect((await s.stat('name')).kind).toBe('committed');
     });
 
+    test('remove of a snapshot whose device is held open resolves at once; its thin id goes once the holder lets go', async () => {
+      await s.prepare('other');
+      const before = await s.pool.thinIds();
+      const mounts = await s.prepare('held');
+      const release = await env.capabilities.hold(mounts);
+      try {
+        await s.remove('held');
+        await expect(s.stat('held')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        // Held: cleanup() leaves the device to its deferred removal, without a failure.
+        await s.cleanup();
+        expect(await s.pool.thinIds()).toHaveLength(before.length + 1);
+        // The key is free again.
+        await s.prepare('held');
+        await s.remove('held');
+      } finally {
+        await release();
+      }
+      // A kernel finishes a deferred removal from a work queue: a later cleanup() deletes the id.
+      let ids = await s.pool.thinIds();
+      for (let i = 0; i < 100 && ids.length !== before.length; i++) {
+        await s.cleanup();
+        ids = await s.pool.thinIds();
+        if (ids.length !== before.length) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(ids).toEqual(before);
+      expect(await names(s.walk())).toEqual(['other']);
+    });
+
     test('walk with every filter form', async () => {
       await s.prepare('base-key');
       await s.commit('base', 'base-key', { labels: { tier: 'base' } });

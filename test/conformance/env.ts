@@ -20,6 +20,12 @@ export interface ConformanceCapabilities {
    */
   grow(mounts: Mount[], bytes: number): Promise<void>;
   /**
+   * Holds an active snapshot's device open, as a mount in another mount
+   * namespace or a process would (on real devices an open file descriptor,
+   * on the simulated pool simulateOpen), and resolves with the release.
+   */
+  hold(mounts: Mount[]): Promise<() => Promise<void>>;
+  /**
    * Where the (real) cases build flat reference trees: a local POSIX
    * filesystem that keeps modes, owners and hard links (e.g. a tmpfs; not a
    * 9p root). Default: os.tmpdir().

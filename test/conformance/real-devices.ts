@@ -47,6 +47,12 @@ export async function withMounted<T>(
   }
 }
 
+/** A `hold` for real devices: opens the snapshot's device read-only; resolves with the close. */
+export async function holdByOpening(mounts: Mount[]): Promise<() => Promise<void>> {
+  const fd = await open(mounts[0]?.source ?? '', 'r');
+  return () => fd.close();
+}
+
 let fileCounter = 0;
 
 /** A `grow` for real devices: writes `bytes` of incompressible data to a new file through a mount and syncs. */

@@ -16,7 +16,7 @@ import { Metastore } from '../../src/snapshotter/metastore.js';
 import { deviceName } from '../../src/snapshotter/core.js';
 import type { ThinPoolApi } from '../../src/thin/types.js';
 import type { MakeConformanceEnv } from './env.js';
-import { growByWriting, mountWithCommand } from './real-devices.js';
+import { growByWriting, holdByOpening, mountWithCommand } from './real-devices.js';
 
 /** Options of {@link realEnvFactory}. */
 export interface RealEnvOptions {
@@ -52,7 +52,7 @@ export function realEnvFactory(options: RealEnvOptions): MakeConformanceEnv {
       baseImageSize: options.baseImageSize ?? '256MB',
       minFreeSpace: 0,
     });
-    const capabilities = { realDevices: true, mount: mountWithCommand, grow: growByWriting(mountWithCommand), scratchDirectory: scratch };
+    const capabilities = { realDevices: true, mount: mountWithCommand, grow: growByWriting(mountWithCommand), hold: holdByOpening, scratchDirectory: scratch };
     return {
       snapshotter,
       capabilities,

@@ -8,7 +8,7 @@ import * as dm from '../../src/dm/device-mapper.js';
 import { Snapshotter } from '../../src/snapshotter/index.js';
 import { createLoopbackPool } from '../../src/thin/index.js';
 import { defineSnapshotterConformance } from '../conformance/index.js';
-import { growByWriting, mountWithCommand } from '../conformance/real-devices.js';
+import { growByWriting, holdByOpening, mountWithCommand } from '../conformance/real-devices.js';
 import { cleanup, requireDeviceMapper, tempDir, uniquePrefix } from './support/kernel.js';
 
 const MiB = 1024 * 1024;
@@ -39,7 +39,7 @@ for (const fsType of ['ext4', 'xfs'] as const) {
     });
     return {
       snapshotter,
-      capabilities: { realDevices: true, mount: mountWithCommand, grow: growByWriting(mountWithCommand) },
+      capabilities: { realDevices: true, mount: mountWithCommand, grow: growByWriting(mountWithCommand), hold: holdByOpening },
       async dispose() {
         try {
           await snapshotter.close();

@@ -26,7 +26,7 @@ import { CRASH_POINTS, SimulatedCrash, setCrashPointHandler, type CrashPointName
 import { Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import { Metastore } from '../../../src/snapshotter/metastore.js';
 import { SimulatedThinPool } from '../../../src/thin/simulated.js';
-import { SETUP_OPTIONS, scenarioFor, setUp, setupUsesAsyncRemove } from './crash-scenarios.js';
+import { SETUP_OPTIONS, holdsVictim, scenarioFor, setUp, setupUsesAsyncRemove } from './crash-scenarios.js';
 import { temporaryDirectory } from './simulated-env.js';
 
 let workDir: string;
@@ -64,7 +64,8 @@ async function prepareState(point: CrashPointName): Promise<{ rootPath: string; 
   const pool = await SimulatedThinPool.open({ directory: poolDir, name: 'crashpool', dataSizeBytes: 512 * 1024 * 1024 });
   const asyncRemove = setupUsesAsyncRemove(point);
   const s = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', ...SETUP_OPTIONS, asyncRemove });
-  await setUp(s, (source, offset, bytes) => pool.simulateWriteToPath(source, offset, bytes), asyncRemove);
+  const hold = holdsVictim(point) ? (source: string) => pool.simulateOpen(source.replace('/dev/mapper/', '')) : undefined;
+  await setUp(s, (source, offset, bytes) => pool.simulateWriteToPath(source, offset, bytes), asyncRemove, hold);
   await s.close();
   await pool.close();
   return { rootPath, poolDir };
@@ -113,7 +114,8 @@ async function verifyAfterCrash(point: CrashPointName, rootPath: string, poolDir
   await scenario.retry(s);
   s = await checkConsistency(s, pool, options);
 
-  // Everything goes, down to the base devices.
+  // The holder lets go (the kernel then finishes a deferred removal); everything goes, down to the base devices.
+  for (const held of pool.activeDevices()) for (let i = 0; i < held.openCount; i++) pool.simulateClose(held.name);
   for (const key of ['new', 'fresh', 'a', 'A', 'victim', 'v', 'P']) {
     if ((await allNames(s)).includes(key)) await s.remove(key);
   }

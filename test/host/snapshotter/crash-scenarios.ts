@@ -31,12 +31,14 @@ async function exists(s: Snapshotter, key: string): Promise<boolean> {
 /**
  * The state every scenario starts from: a committed parent P (from the
  * base), an active child `a` with data, an active `victim`, and a view `v`.
+ * With `hold`, `victim`'s device is held open (as by a mount elsewhere).
  * With `asyncRemove`, `victim` is removed (marked) too, for cleanup().
  */
 export async function setUp(
   s: Snapshotter,
   write: (source: string, offset: number, bytes: number) => void,
   asyncRemove: boolean,
+  hold?: (source: string) => void,
 ): Promise<void> {
   const [p] = await s.prepare('p');
   write(p?.source ?? '', 0, 1024 * 1024);
@@ -44,7 +46,8 @@ export async function setUp(
   const [a] = await s.prepare('a', 'P', { labels: { role: 'a' } });
   // Past the parent's data: new blocks, so `a` uses 512 KiB of its own.
   write(a?.source ?? '', 4 * 1024 * 1024, 512 * 1024);
-  await s.prepare('victim', 'P');
+  const [victim] = await s.prepare('victim', 'P');
+  if (hold) hold(victim?.source ?? '');
   await s.view('v', 'P');
   if (asyncRemove) await s.remove('victim');
 }
@@ -105,6 +108,11 @@ export function scenarioFor(point: CrashPointName): CrashScenario {
     default:
       throw new Error(`no scenario for ${point}`);
   }
+}
+
+/** Whether the point lies on the path of a device held open: the setup holds `victim`'s device. */
+export function holdsVictim(point: CrashPointName): boolean {
+  return point === 'remove:after-mark-busy' || point === 'remove:after-defer' || point === 'cleanup:after-defer';
 }
 
 /** Whether the setup marks `victim` removed (cleanup scenarios need a device waiting). */

@@ -22,7 +22,9 @@ export function recordingPool(pool: ThinPoolApi, log: string[]): ThinPoolApi {
       if (typeof value !== 'function' || typeof prop !== 'string') return value;
       return (...args: unknown[]) => {
         if (prop === 'device') return wrapDevice((value as (...a: unknown[]) => ThinDeviceApi).apply(target, args), log);
-        log.push(`${prop}${args.length ? ` ${args.map((a) => (typeof a === 'object' ? JSON.stringify(a) : String(a))).join(' ')}` : ''}`);
+        // Options made only of callbacks (ThinCreateOptions.check) say nothing about the call's effect.
+        const shown = args.filter((a) => !(typeof a === 'object' && a !== null && Object.values(a).every((v) => typeof v === 'function')));
+        log.push(`${prop}${shown.length ? ` ${shown.map((a) => (typeof a === 'object' ? JSON.stringify(a) : String(a))).join(' ')}` : ''}`);
         const result = (value as (...a: unknown[]) => unknown).apply(target, args);
         if (prop === 'activate') return (result as Promise<ThinDeviceApi>).then((d) => wrapDevice(d, log));
         return result;

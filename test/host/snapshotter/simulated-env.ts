@@ -38,6 +38,11 @@ export async function makeSimulatedEnv(): Promise<ConformanceEnv> {
         pool.simulateWriteToPath(mounts[0]?.source ?? '', nextOffset, bytes);
         nextOffset += bytes;
       },
+      async hold(mounts) {
+        const name = (mounts[0]?.source ?? '').replace('/dev/mapper/', '');
+        pool.simulateOpen(name);
+        return async () => pool.simulateClose(name);
+      },
     },
     async dispose() {
       await snapshotter.close();

@@ -119,10 +119,31 @@ describe('SimulatedThinPool', () => {
     const dev = await pool.activate({ id: 1, name: 'held', sizeBytes: MiB });
     pool.simulateOpen('held');
     await expect(dev.deactivate({ deferred: false })).rejects.toThrow(code('EBUSY'));
+    expect(await dev.deferredRemovalPending()).toBe(false);
     await dev.deactivate({ deferred: true });
     expect(await dev.isActive()).toBe(true);
+    expect(await dev.deferredRemovalPending()).toBe(true);
+    // Like the kernel: the thin id cannot go while its device is still there.
+    await expect(pool.deleteThin(1)).rejects.toThrow(code('EBUSY'));
+    await expect(dev.deactivate({ deferred: false })).rejects.toThrow(code('EBUSY'));
     pool.simulateClose('held');
     expect(await dev.isActive()).toBe(false);
+    expect(await dev.deferredRemovalPending()).toBe(false);
+    await pool.deleteThin(1);
+  });
+
+  test('a deactivation without `deferred` falls back to a deferred removal while the device is held open', async () => {
+    const pool = new SimulatedThinPool();
+    await pool.createThin(1);
+    const dev = await pool.activate({ id: 1, name: 'held', sizeBytes: MiB });
+    pool.simulateOpen('held');
+    pool.simulateOpen('held');
+    await dev.deactivate();
+    expect(pool.activeDevices()).toMatchObject([{ name: 'held', openCount: 2, deferredRemove: true }]);
+    pool.simulateClose('held');
+    expect(await dev.deferredRemovalPending()).toBe(true);
+    pool.simulateClose('held');
+    expect(pool.activeDevices()).toEqual([]);
   });
 
   test('transaction id compare-and-swap', async () => {
@@ -146,7 +167,7 @@ describe('SimulatedThinPool', () => {
     expect(again.name).toBe('persisted');
     expect(await again.thinIds()).toEqual([4]);
     expect(await again.transactionId()).toBe(7);
-    expect(again.activeDevices()).toEqual([{ name: 'persisted-4', id: 4, readOnly: false, suspended: false, sizeBytes: 4 * MiB }]);
+    expect(again.activeDevices()).toEqual([{ name: 'persisted-4', id: 4, readOnly: false, suspended: false, sizeBytes: 4 * MiB, openCount: 0, deferredRemove: false }]);
     expect((await again.status()).data.usedBytes).toBe(MiB);
     again.simulateReboot();
     const rebooted = await SimulatedThinPool.open({ directory });

@@ -9,6 +9,7 @@ import {
   type Formatter,
 } from '../../../src/snapshotter/index.js';
 import { formatterArguments } from '../../../src/snapshotter/formatters/index.js';
+import { Metastore } from '../../../src/snapshotter/metastore.js';
 import { SimulatedThinPool } from '../../../src/thin/simulated.js';
 import { recordingPool } from './recording-pool.js';
 import { openSimulated, temporaryDirectory } from './simulated-env.js';
@@ -157,28 +158,92 @@ describe('base device', () => {
 });
 
 describe('commit, remove and cleanup against the pool', () => {
-  test('commit flushes (suspend, resume), reads usage, then deactivates; children snapshot the inactive parent', async () => {
+  test('commit reads usage, then deactivates; children snapshot the inactive parent', async () => {
     const log: string[] = [];
     const pool = new SimulatedThinPool({ name: 'cp' });
     const { snapshotter: s } = await open({ pool: recordingPool(pool, log) });
     await s.prepare('a');
     log.length = 0;
     await s.commit('A', 'a');
-    expect(log.filter((l) => l.startsWith('device'))).toEqual(['device 2 suspend', 'device 2 resume', 'device 2 status', 'device 2 deactivate {"deferred":true}']);
+    // Nobody holds the device open: nothing in flight to flush, no suspend.
+    expect(log.filter((l) => l.startsWith('device'))).toEqual(['device 2 isOpen', 'device 2 status', 'device 2 deactivate {"deferred":true}']);
     expect(pool.activeDevices()).toEqual([]);
     await s.prepare('b', 'A');
     expect(log).toContain('createSnapshot 3 2');
   });
 
-  test('remove of a device still open fails with FAILED_PRECONDITION and changes nothing', async () => {
-    const { snapshotter: s, pool } = await open();
+  test('commit of a device held open flushes it first (suspend, resume), then deactivates it deferred', async () => {
+    const log: string[] = [];
+    const pool = new SimulatedThinPool({ name: 'cp' });
+    const { snapshotter: s } = await open({ pool: recordingPool(pool, log) });
+    const [m] = await s.prepare('a');
+    const name = (m?.source ?? '').replace('/dev/mapper/', '');
+    pool.simulateOpen(name);
+    log.length = 0;
+    await s.commit('A', 'a');
+    expect(log.filter((l) => l.startsWith('device'))).toEqual([
+      'device 2 isOpen',
+      'device 2 suspend',
+      'device 2 resume',
+      'device 2 status',
+      'device 2 deactivate {"deferred":true}',
+    ]);
+    expect((await s.stat('A')).kind).toBe('committed');
+    // The kernel removes it when the holder lets go.
+    pool.simulateClose(name);
+    expect(pool.activeDevices()).toEqual([]);
+  });
+
+  test('remove of a device still open resolves with a deferred removal; cleanup() deletes the id once the holder lets go', async () => {
+    const log: string[] = [];
+    const pool = new SimulatedThinPool();
+    const { snapshotter: s, rootPath } = await open({ pool: recordingPool(pool, log) });
     const [m] = await s.prepare('busy');
     const name = (m?.source ?? '').replace('/dev/mapper/', '');
     pool.simulateOpen(name);
-    await expect(s.remove('busy')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
-    expect((await s.stat('busy')).kind).toBe('active');
-    pool.simulateClose(name);
+    log.length = 0;
     await s.remove('busy');
+    expect(log.filter((l) => l.startsWith('device'))).toEqual(['device 2 deactivate {"deferred":false}', 'device 2 deactivate {"deferred":true}']);
+    await expect(s.stat('busy')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // Held: the device stays with its removal pending, and so does the thin id.
+    expect(pool.activeDevices()).toMatchObject([{ name, openCount: 1, deferredRemove: true }]);
+    expect(await pool.thinIds()).toEqual([1, 2]);
+    await s.cleanup();
+    expect(await pool.thinIds()).toEqual([1, 2]);
+    // The key is free again; the new snapshot gets another id.
+    await s.prepare('busy');
+    expect(await pool.thinIds()).toEqual([1, 2, 3]);
+    pool.simulateClose(name);
+    await s.cleanup();
+    expect(await pool.thinIds()).toEqual([1, 3]);
+    await s.close();
+    const store = await Metastore.open(rootPath);
+    try {
+      expect((await store.devices()).map((d) => [d.id, d.state])).toEqual([
+        [1, 'ready'],
+        [3, 'ready'],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a reopen leaves a device removed while held to cleanup(), without a failure', async () => {
+    const rootPath = await temporaryDirectory();
+    cleanups.push(() => rm(rootPath, { recursive: true, force: true }));
+    const pool = new SimulatedThinPool();
+    const s = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', fsType: 'none' });
+    const [m] = await s.prepare('busy');
+    const name = (m?.source ?? '').replace('/dev/mapper/', '');
+    pool.simulateOpen(name);
+    await s.remove('busy');
+    await s.close();
+    const again = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', fsType: 'none' });
+    cleanups.push(() => again.close());
+    expect(again.reconcileReport).toMatchObject({ failed: [], rolledForward: [], deferred: [] });
+    expect(await pool.thinIds()).toEqual([1, 2]);
+    pool.simulateClose(name);
+    await again.cleanup();
     expect(await pool.thinIds()).toEqual([1]);
   });
 
@@ -193,7 +258,7 @@ describe('commit, remove and cleanup against the pool', () => {
     expect(steps).toEqual(['device 2 deactivate {"deferred":false}', 'device 2 deactivate {"deferred":false}', 'device 2 discardAll', 'deleteThin 2']);
   });
 
-  test('asyncRemove marks; cleanup() deletes, leaving busy devices for later', async () => {
+  test('asyncRemove marks; cleanup() deletes, leaving busy devices to a deferred removal for a later call', async () => {
     const { snapshotter: s, pool } = await open({ asyncRemove: true });
     await s.prepare('a');
     const [m] = await s.prepare('b');
@@ -203,7 +268,11 @@ describe('commit, remove and cleanup against the pool', () => {
     expect(await pool.thinIds()).toEqual([1, 2, 3]);
     const name = (m?.source ?? '').replace('/dev/mapper/', '');
     pool.simulateOpen(name);
-    await expect(s.cleanup()).rejects.toBeInstanceOf(AggregateError);
+    await s.cleanup();
+    expect(await pool.thinIds()).toEqual([1, 3]);
+    expect(pool.activeDevices()).toMatchObject([{ name, deferredRemove: true }]);
+    // Pending: skipped at once, not retried, not a failure.
+    await s.cleanup();
     expect(await pool.thinIds()).toEqual([1, 3]);
     pool.simulateClose(name);
     await s.cleanup();

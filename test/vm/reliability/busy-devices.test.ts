@@ -1,9 +1,10 @@
 /**
  * Busy devices: a snapshot's device held by an open file descriptor or
  * mounted in another mount namespace (`unshare -m`). Removal retries a
- * bounded number of times, then fails typed without a change (remove) or
- * falls back to deferred removal (ThinDevice.deactivate); asyncRemove plus
- * cleanup() finishes the job once the holder lets go.
+ * bounded number of times, then falls back to a deferred removal: remove
+ * resolves and frees the key, the thin id stays while the device is held,
+ * and cleanup() deletes it once the holder lets go. No EBUSY reaches the
+ * caller, and the metastore and the pool's thin ids agree throughout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,7 +12,8 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import * as dm from '../../../src/dm/device-mapper.js';
-import { Snapshotter, isSnapshotterError } from '../../../src/snapshotter/index.js';
+import { Snapshotter } from '../../../src/snapshotter/index.js';
+import { Metastore } from '../../../src/snapshotter/metastore.js';
 import type { ThinPool } from '../../../src/thin/index.js';
 import { cleanup, requireDeviceMapper, tempDir, uniquePrefix } from '../support/kernel.js';
 import { MiB, checkConsistency, reportFigure, smallPool } from '../support/reliability.js';
@@ -70,6 +72,27 @@ async function eventually<T>(fn: () => Promise<T>, done: (v: T) => boolean): Pro
   return v;
 }
 
+/** The thin ids the metastore records (any state) and the pool's, for an equality check. */
+async function idsOnBothSides(rootPath: string, pool: ThinPool): Promise<{ store: number[]; pool: number[] }> {
+  const store = await Metastore.open(rootPath);
+  try {
+    return { store: (await store.devices()).map((d) => d.id).sort((a, b) => a - b), pool: (await pool.thinIds()).sort((a, b) => a - b) };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs cleanup() until the pool is down to `count` thin ids (the kernel finishes a deferred removal from a work queue). */
+async function cleanupUntil(s: Snapshotter, pool: ThinPool, count: number): Promise<number[]> {
+  return eventually(
+    async () => {
+      await s.cleanup();
+      return pool.thinIds();
+    },
+    (ids) => ids.length === count,
+  );
+}
+
 async function names(s: Snapshotter): Promise<string[]> {
   const out: string[] = [];
   for await (const info of s.walk()) out.push(info.name);
@@ -90,46 +113,60 @@ afterAll(async () => {
 });
 
 describe('a device held by an open file descriptor', () => {
-  test('remove fails with FailedPreconditionError after bounded retries and changes nothing; it succeeds once the holder closes', async () => {
+  test('remove resolves after bounded retries with a deferred removal: the key is free, the thin id stays while held, cleanup() deletes it after the close', async () => {
     const { pool, s, rootPath } = await rig('none');
     const [m] = await s.prepare('held');
+    const name = m?.source.replace('/dev/mapper/', '') ?? '';
     const fd = await holdOpen(m?.source ?? '');
-    const e = await s.remove('held').catch((err: unknown) => err);
-    expect(isSnapshotterError(e, 'FAILED_PRECONDITION')).toBe(true);
-    expect((e as Error).message).toMatch(/busy/);
-    expect(((e as Error).cause as { code?: string }).code).toBe('EBUSY');
-    expect(await names(s)).toEqual(['held']);
-    expect(await dm.info(m?.source.replace('/dev/mapper/', '') ?? '')).not.toBeNull();
-    await release(fd);
+    const started = Date.now();
     await s.remove('held');
-    await s.cleanup();
+    const took = Date.now() - started;
+    await expect(s.stat('held')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await names(s)).toEqual([]);
-    await s.close();
-    const c = await checkConsistency(rootPath, pool);
-    expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
-    figures.push('open fd: remove → FailedPreconditionError (cause EBUSY), nothing changed, removed after close');
-    await pool.destroy();
-  });
-
-  test('asyncRemove: remove marks it, cleanup() reports it typed and keeps it, then deletes it once the holder closes', async () => {
-    const { pool, s, rootPath } = await rig('none', true);
-    const [m] = await s.prepare('held');
-    const fd = await holdOpen(m?.source ?? '');
+    // The kernel keeps the device for its holder, removal pending; the thin id stays.
+    expect(await dm.info(name)).toMatchObject({ deferredRemove: true, openCount: 1 });
+    expect(await pool.thinIds()).toHaveLength(2);
+    // cleanup() skips it without a failure while it is held.
+    await s.cleanup();
+    expect(await pool.thinIds()).toHaveLength(2);
+    // The key is free again.
+    await s.prepare('held');
     await s.remove('held');
-    expect(await names(s)).toEqual([]);
-    const e = await s.cleanup().catch((err: unknown) => err);
-    expect(e).toBeInstanceOf(AggregateError);
-    const inner = (e as AggregateError).errors;
-    expect(inner).toHaveLength(1);
-    expect((inner[0] as { code?: string }).code).toBe('EBUSY');
-    expect((await pool.thinIds()).length).toBe(2); // base + the held one
     await release(fd);
-    await s.cleanup();
+    expect(await eventually(() => dm.info(name), (i) => i === null)).toBeNull();
+    expect(await cleanupUntil(s, pool, 1)).toHaveLength(1);
     await s.close();
+    const both = await idsOnBothSides(rootPath, pool);
+    expect(both.pool).toEqual(both.store);
     const c = await checkConsistency(rootPath, pool);
     expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
     expect(c.thinIds).toBe(1); // only the base
-    figures.push('open fd + asyncRemove: cleanup → AggregateError of EBUSY, device kept; cleanup after close deletes it');
+    figures.push(`open fd: remove resolved after ${took} ms of retries with a deferred removal, key free, thin id kept while held; cleanup after the close deleted it; 0 leaked ids, 0 dangling records`);
+    await pool.destroy();
+  });
+
+  test('asyncRemove: remove marks it; cleanup() hands the held device to a deferred removal without a failure, and deletes it once the holder closes', async () => {
+    const { pool, s, rootPath } = await rig('none', true);
+    const [m] = await s.prepare('held');
+    const name = m?.source.replace('/dev/mapper/', '') ?? '';
+    const fd = await holdOpen(m?.source ?? '');
+    await s.remove('held');
+    expect(await names(s)).toEqual([]);
+    await s.cleanup();
+    expect(await dm.info(name)).toMatchObject({ deferredRemove: true });
+    expect(await pool.thinIds()).toHaveLength(2); // base + the held one
+    // Pending: skipped again, still no failure.
+    await s.cleanup();
+    expect(await pool.thinIds()).toHaveLength(2);
+    await release(fd);
+    expect(await cleanupUntil(s, pool, 1)).toHaveLength(1);
+    await s.close();
+    const both = await idsOnBothSides(rootPath, pool);
+    expect(both.pool).toEqual(both.store);
+    const c = await checkConsistency(rootPath, pool);
+    expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
+    expect(c.thinIds).toBe(1); // only the base
+    figures.push('open fd + asyncRemove: cleanup → deferred removal, no failure, device kept while held; cleanup after the close deleted it');
     await pool.destroy();
   });
 
@@ -144,43 +181,41 @@ describe('a device held by an open file descriptor', () => {
     expect(info?.deferredRemove).toBe(true);
     await release(fd);
     expect(await eventually(() => dm.info(dev.name), (i) => i === null)).toBeNull();
-    // The name goes first; the pool lets the thin id go once the kernel's removal work has closed it.
-    expect(await eventually(() => pool.deleteThin(100).then(() => null, (err: unknown) => err), (err) => err === null)).toBeNull();
-    figures.push('open fd: ThinDevice.deactivate → deferred removal, device gone when the fd closed');
+    // The name goes first; deleteThin retries (bounded) until the kernel's removal work has let the id go.
+    await pool.deleteThin(100);
+    expect(await pool.thinIds()).not.toContain(100);
+    figures.push('open fd: ThinDevice.deactivate → deferred removal, device gone when the fd closed, thin id deleted at once');
     await pool.destroy();
   });
 });
 
 describe('a device mounted in another mount namespace (unshare -m)', () => {
-  test('remove is refused typed and changes nothing while it is mounted there; with asyncRemove, cleanup() keeps it until the namespace is gone', async () => {
-    const r = await rig('ext4');
-    let s = r.s;
-    const { pool, rootPath, dir } = r;
+  test('remove resolves while it is mounted there (deferred removal); cleanup() deletes the thin id once the namespace is gone', async () => {
+    const { pool, s, rootPath, dir } = await rig('ext4');
     const [m] = await s.prepare('mounted');
+    const name = m?.source.replace('/dev/mapper/', '') ?? '';
     const holder = await mountElsewhere(m?.source ?? '', path.join(dir, 'mnt'));
     // Not mounted in this namespace: only the kernel's open count shows the holder.
-    const refusedRemove = await s.remove('mounted').catch((err: unknown) => err);
-    expect(isSnapshotterError(refusedRemove, 'FAILED_PRECONDITION')).toBe(true);
-    expect(((refusedRemove as Error).cause as { code?: string }).code).toBe('EBUSY');
-    expect(await names(s)).toEqual(['mounted']);
-    await s.close();
-    s = await Snapshotter.open({ rootPath, pool, baseImageSize: '32MB', fsType: 'ext4', minFreeSpace: 0, asyncRemove: true });
     await s.remove('mounted');
-    const e = await s.cleanup().catch((err: unknown) => err);
-    expect(e).toBeInstanceOf(AggregateError);
-    expect(((e as AggregateError).errors[0] as { code?: string }).code).toBe('EBUSY');
-    expect(await dm.info(m?.source.replace('/dev/mapper/', '') ?? '')).not.toBeNull();
-    await release(holder);
-    // The namespace's mount goes with its last process; the device is free once the kernel has torn it down.
-    const last = await eventually(
-      () => s.cleanup().then(() => null, (err: unknown) => err),
-      (err) => err === null,
-    );
-    expect(last).toBeNull();
+    await expect(s.stat('mounted')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await dm.info(name)).toMatchObject({ deferredRemove: true });
+    expect(await pool.thinIds()).toHaveLength(2);
+    await s.cleanup();
+    expect(await pool.thinIds()).toHaveLength(2);
+    // A reopen while it is held: nothing to repair, nothing failed.
     await s.close();
+    const again = await Snapshotter.open({ rootPath, pool, baseImageSize: '32MB', fsType: 'ext4', minFreeSpace: 0 });
+    expect(again.reconcileReport).toMatchObject({ failed: [], rolledForward: [], rolledBack: [] });
+    await release(holder);
+    // The namespace's mount goes with its last process; the kernel then removes the device.
+    expect(await cleanupUntil(again, pool, 1)).toHaveLength(1);
+    expect(await dm.info(name)).toBeNull();
+    await again.close();
+    const both = await idsOnBothSides(rootPath, pool);
+    expect(both.pool).toEqual(both.store);
     const c = await checkConsistency(rootPath, pool);
     expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
-    figures.push('ext4 mounted in another mount namespace: remove → FailedPreconditionError (cause EBUSY), nothing changed; with asyncRemove cleanup → AggregateError of EBUSY, finished after the namespace exited');
+    figures.push('ext4 mounted in another mount namespace: remove → deferred removal, key free, thin id kept while mounted, survived a reopen; cleanup after the namespace exited deleted it; 0 leaked ids, 0 dangling records');
     await pool.destroy();
   });
 });

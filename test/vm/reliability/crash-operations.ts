@@ -2,7 +2,8 @@
  * The operation each crash point interrupts, shared by the crash test and
  * its child process. The standing state before each run: a committed `P`,
  * an active `a` (with its own data) and `victim` on it, and a view `v`; for
- * cleanup points `victim` is already removed with asyncRemove.
+ * cleanup points `victim` is already removed with asyncRemove; for the
+ * points of a busy device the parent holds `victim`'s device open.
  */
 import type { Snapshotter, SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import type { CrashPointName } from '../../../src/snapshotter/crash-points.js';
@@ -11,6 +12,11 @@ export type CrashOperation = 'base' | 'prepare' | 'view' | 'commit' | 'remove' |
 
 export function operationOf(point: CrashPointName): CrashOperation {
   return point.split(':')[0] as CrashOperation;
+}
+
+/** Whether the point lies on the path of a device held open: `victim`'s device must be held during the run. */
+export function holdsVictim(point: CrashPointName): boolean {
+  return point === 'remove:after-mark-busy' || point === 'remove:after-defer' || point === 'cleanup:after-defer';
 }
 
 /** Options for the run that crashes and the reopen after it. `index` gives each base point a new base size. */

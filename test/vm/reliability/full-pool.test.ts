@@ -3,7 +3,9 @@
  * (error_if_no_space fails writes with ENOSPC at once; queue mode fails
  * them once dm_thin_pool's no_space_timeout runs out), metadata space
  * exhausted, and the minimum-free-space guard that stops new devices
- * before the pool is full, after the events that warn operators.
+ * before the pool is full, strictly after the events that warn operators
+ * (they fire at the warning margin, twice the guard's minimum). Snapshotter
+ * refusals are FailedPreconditionError with the pool's ENOSPC as cause.
  */
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -29,6 +31,12 @@ async function pool(options: Parameters<typeof smallPool>[2] = {}): Promise<{ po
 
 function code(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
+}
+
+/** A refusal for want of space, as the snapshotter raises it: FailedPreconditionError, the pool's DeviceMapperError (ENOSPC) as cause. */
+function expectSpaceRefusal(e: unknown): void {
+  expect(isSnapshotterError(e, 'FAILED_PRECONDITION'), `not a FailedPreconditionError: ${String(e)}`).toBe(true);
+  expect(isDeviceMapperError((e as Error).cause, 'ENOSPC'), `cause: ${String((e as Error).cause)}`).toBe(true);
 }
 
 beforeAll(() => requireDeviceMapper());
@@ -58,7 +66,7 @@ describe('data space exhausted', () => {
     expect(writeError).toMatch(/No space left on device/);
     expect(status.mode).toBe('out_of_data_space');
     await out;
-    expect(code(refused)).toBe('ENOSPC');
+    expectSpaceRefusal(refused);
     expect((await s.stat('filler')).kind).toBe('active');
     await expect(s.stat('more')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await p.grow(64 * MiB);
@@ -67,7 +75,7 @@ describe('data space exhausted', () => {
     await s.close();
     const c = await checkConsistency(path.join(dir, 'root'), p);
     expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
-    await reportFigure('full-pool', `error_if_no_space: write failed "${writeError}", pool ${status.mode}, prepare refused with ${code(refused)}; grown, prepare works; 0 leaked ids, 0 dangling records`);
+    await reportFigure('full-pool', `error_if_no_space: write failed "${writeError}", pool ${status.mode}, prepare refused with ${(refused as Error).name} (cause ${code((refused as Error).cause)}); grown, prepare works; 0 leaked ids, 0 dangling records`);
     await p.destroy();
   });
 
@@ -81,24 +89,29 @@ describe('data space exhausted', () => {
       // After the timeout the kernel errors the queued writes and the pool reports out of data space.
       expect(writeError).toMatch(/Input\/output error|No space left on device/);
       expect(status.mode).toBe('out_of_data_space');
-      expect(code(refused)).toBe('ENOSPC');
+      expectSpaceRefusal(refused);
       await p.grow(64 * MiB);
       expect((await p.status()).mode).toBe('rw');
       await s.prepare('more');
       await s.close();
       const c = await checkConsistency(path.join(dir, 'root'), p);
       expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
-      await reportFigure('full-pool', `queue_if_no_space, no_space_timeout=3: queued write failed "${writeError}", pool ${status.mode}, prepare refused with ${code(refused)}; grown, prepare works`);
+      await reportFigure('full-pool', `queue_if_no_space, no_space_timeout=3: queued write failed "${writeError}", pool ${status.mode}, prepare refused with ${(refused as Error).name} (cause ${code((refused as Error).cause)}); grown, prepare works`);
       await p.destroy();
     } finally {
       await writeFile(TIMEOUT_PARAM, saved);
     }
   });
 
-  test('the minimum-free-space guard refuses new snapshots before the pool is full, after the lowWater event', async () => {
+  test('the minimum-free-space guard refuses new snapshots before the pool is full, strictly after the lowWater warning', async () => {
     const { pool: p, dir } = await pool({ dataSizeBytes: 64 * MiB, minFreeSpacePercent: 25 });
+    expect(p.warnFreeSpacePercent).toBe(50);
     const events: string[] = [];
-    p.on('lowWater', () => events.push('lowWater'));
+    let warnedAtUsed = 0;
+    p.on('lowWater', (st) => {
+      events.push('lowWater');
+      warnedAtUsed ||= st.data.usedBytes;
+    });
     p.on('outOfDataSpace', () => events.push('outOfDataSpace'));
     await once(p, 'status');
     const s = await Snapshotter.open({ rootPath: path.join(dir, 'root'), pool: p, baseImageSize: '64MB', fsType: 'none', minFreeSpace: '25%' });
@@ -113,17 +126,20 @@ describe('data space exhausted', () => {
       refused = await s.prepare(`s${i}`).then(() => undefined, (e: unknown) => e);
     }
     const status = await p.status();
-    expect(isSnapshotterError(refused, 'FAILED_PRECONDITION') || isDeviceMapperError(refused, 'ENOSPC')).toBe(true);
+    expect(isSnapshotterError(refused, 'FAILED_PRECONDITION'), `refused with ${String(refused)}`).toBe(true);
     expect(status.mode).toBe('rw');
     expect(status.data.availableBytes).toBeGreaterThan(0);
-    if (!events.includes('lowWater')) await once(p, 'lowWater');
+    // The warning came with a status read before the call that was refused, not with the refusal.
+    expect(eventsBeforeRefusal).toContain('lowWater');
+    expect(warnedAtUsed).toBeGreaterThanOrEqual(status.data.totalBytes / 2);
+    expect(warnedAtUsed).toBeLessThan(status.data.usedBytes);
     expect(events).not.toContain('outOfDataSpace');
     await s.close();
     const c = await checkConsistency(path.join(dir, 'root'), p);
     expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
     await reportFigure(
       'full-pool',
-      `guard (25%): new snapshots refused at ${((100 * status.data.usedBytes) / status.data.totalBytes).toFixed(0)}% used with ${code(refused)}, pool still rw; events seen first: [${eventsBeforeRefusal.join(', ') || 'lowWater (delivered just after)'}]`,
+      `guard (25%): lowWater at ${((100 * warnedAtUsed) / status.data.totalBytes).toFixed(0)}% used (warning margin 50% free); new snapshots refused at ${((100 * status.data.usedBytes) / status.data.totalBytes).toFixed(0)}% used with ${(refused as Error).name}, pool still rw; events seen first: [${eventsBeforeRefusal.join(', ')}]`,
     );
     await p.close();
     await p.destroy();
@@ -131,13 +147,18 @@ describe('data space exhausted', () => {
 });
 
 describe('metadata space exhausted', () => {
-  test('the guard stops new devices before metadata runs out; without it the kernel refuses with a typed error', async () => {
+  test('metadataLow comes strictly before the guard stops new devices; without the guard the kernel refuses with a typed error', async () => {
     // Each new thin id costs at least one metadata block (the root of its mapping tree): 2 MiB is 512 blocks.
     const { pool: p } = await pool({ dataSizeBytes: 256 * MiB, metadataSizeBytes: 2 * MiB, minFreeSpacePercent: 20 });
+    expect(p.warnFreeSpacePercent).toBe(40);
     const events: string[] = [];
-    p.on('metadataLow', () => events.push('metadataLow'));
-    await once(p, 'status');
     let id = 1;
+    let warnedAt: { id: number; freePercent: number } | undefined;
+    p.on('metadataLow', (st) => {
+      events.push('metadataLow');
+      warnedAt ??= { id, freePercent: (100 * st.metadata.availableBytes) / st.metadata.totalBytes };
+    });
+    await once(p, 'status');
     let guardError: unknown;
     let metadataLowFirst = false;
     for (; id < 2000; id++) {
@@ -154,11 +175,11 @@ describe('metadata space exhausted', () => {
     const atGuard = await p.status();
     expect(atGuard.mode).toBe('rw');
     const guardedAt = id;
-    // OPEN PROBLEM (reported): the watcher re-reads status only on a kernel dm event, and no event arrived
-    // between 75% and 80% metadata use in the test VM, so metadataLow is not delivered before the guard refuses.
-    // The figure says whether it came; the guard's refusal (asserted above) is what protects the pool.
-    for (let i = 0; i < 20 && !events.includes('metadataLow'); i++) await new Promise((r) => setTimeout(r, 100));
-    const metadataLowDelivered = events.includes('metadataLow');
+    // Heard at the warning margin (40% free) from the guard's own status reads, calls before the refusal.
+    expect(metadataLowFirst).toBe(true);
+    expect(warnedAt?.id).toBeLessThan(guardedAt);
+    expect(warnedAt?.freePercent).toBeLessThan(40);
+    expect(warnedAt?.freePercent).toBeGreaterThan(20);
     await p.close();
 
     // Without the guard: until the kernel itself says no.
@@ -177,7 +198,7 @@ describe('metadata space exhausted', () => {
     const full = await raw.status();
     await reportFigure(
       'full-pool',
-      `metadata (2 MiB): guard (20%) refused thin id ${guardedAt} with ENOSPC while the pool was rw (metadataLow event ${metadataLowFirst ? 'delivered first' : metadataLowDelivered ? 'delivered after' : 'NOT delivered'}); without the guard the kernel refused thin id ${id} with ${code(kernelError)}, pool then ${full.mode}${full.needsCheck ? ' (needs_check)' : ''}, metadata ${full.metadata.usedBytes}/${full.metadata.totalBytes} bytes used`,
+      `metadata (2 MiB): metadataLow at thin id ${warnedAt?.id} (${warnedAt?.freePercent.toFixed(1)}% free), then the guard (20%) refused thin id ${guardedAt} with ENOSPC while the pool was rw; without the guard the kernel refused thin id ${id} with ${code(kernelError)}, pool then ${full.mode}${full.needsCheck ? ' (needs_check)' : ''}, metadata ${full.metadata.usedBytes}/${full.metadata.totalBytes} bytes used`,
     );
     await raw.close();
   });

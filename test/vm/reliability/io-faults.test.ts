@@ -1,8 +1,9 @@
 /**
  * I/O faults under a live pool: its metadata device on dm-flakey failing
  * every write, or its data device swapped for dm-error. The pool turns
- * read-only or failed, the library raises typed errors and pool events,
- * refuses new work while the pool is unhealthy, and its metastore stays
+ * read-only or failed, the library raises pool events, refuses new work
+ * while the pool is unhealthy with UnavailableError (the pool's
+ * DeviceMapperError as cause), and its metastore stays
  * intact; once the fault is gone the operator's procedure (pool down,
  * thin_check, thin_repair when the check fails, clear needs_check, pool up)
  * brings everything back, and reconcile repairs what the failed calls left.
@@ -17,7 +18,8 @@ import { errorRow } from '../../../src/dm/targets/error.js';
 import { flakeyRow } from '../../../src/dm/targets/flakey.js';
 import { linearRow } from '../../../src/dm/targets/linear.js';
 import { bytesToSectors } from '../../../src/dm/units.js';
-import { Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
+import { DeviceMapperError, isDeviceMapperError } from '../../../src/dm/errors.js';
+import { Snapshotter, isSnapshotterError, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import { Metastore } from '../../../src/snapshotter/metastore.js';
 import { ThinPool } from '../../../src/thin/index.js';
 import { cleanup, requireDeviceMapper, sh, tempDir, uniquePrefix } from '../support/kernel.js';
@@ -72,12 +74,12 @@ async function rig(): Promise<Rig> {
   return { dir, pool, poolName, meta, data, metaLoop, dataLoop, rootPath: path.join(dir, 'root') };
 }
 
-/** Whatever a caller gets must carry a string code (a SnapshotterError or a DeviceMapperError), never a bare Error. */
-function typedCode(e: unknown): string {
-  expect(e).toBeInstanceOf(Error);
-  const code = (e as { code?: unknown }).code;
-  expect(typeof code, `error without a code: ${String(e)}`).toBe('string');
-  return code as string;
+/** A snapshotter call refused while the pool is unhealthy: UnavailableError, the pool's DeviceMapperError as cause; returns the cause's errno name. */
+function unavailable(e: unknown): string {
+  expect(isSnapshotterError(e, 'UNAVAILABLE'), `not an UnavailableError: ${String(e)}`).toBe(true);
+  const cause = (e as Error).cause;
+  expect(isDeviceMapperError(cause), `cause: ${String(cause)}`).toBe(true);
+  return (cause as DeviceMapperError).code;
 }
 
 async function names(s: Snapshotter): Promise<string[]> {
@@ -124,7 +126,7 @@ describe('metadata device fails every write (dm-flakey error_writes)', () => {
 
     await swapTable(r.meta, [flakeyRow({ device: r.metaLoop, offset: bytesToSectors(0), upInterval: 0, downInterval: 3600, features: { errorWrites: true } }, { length: bytesToSectors(META) })]);
     const first = await s.prepare('b', 'P').catch((e: unknown) => e);
-    const firstCode = typedCode(first);
+    const firstCode = unavailable(first);
     await unhealthy;
     const status = await r.pool.status();
     expect(['ro', 'fail']).toContain(status.mode);
@@ -133,7 +135,7 @@ describe('metadata device fails every write (dm-flakey error_writes)', () => {
     // New work is refused, typed, while the pool is unhealthy; nothing half-made shows.
     const refused: string[] = [firstCode];
     for (const attempt of [() => s.prepare('c', 'P'), () => s.view('w', 'P'), () => s.prepare('d')]) {
-      refused.push(typedCode(await attempt().catch((e: unknown) => e)));
+      refused.push(unavailable(await attempt().catch((e: unknown) => e)));
     }
     expect(await names(s)).toEqual(before);
     await s.close();
@@ -172,7 +174,7 @@ describe('metadata device fails every write (dm-flakey error_writes)', () => {
     expect({ leaked: c.leakedIds, dangling: c.danglingRecords, unfinished: c.unfinished, missing: c.missingDevices }).toEqual({ leaked: [], dangling: [], unfinished: [], missing: [] });
     await reportFigure(
       'io-faults',
-      `metadata write fault: pool went ${status.mode}${status.needsCheck ? ' (needs_check)' : ''}, events [${[...new Set(events)].join(', ')}], ${refused.length} new operations refused with codes [${[...new Set(refused)].join(', ')}], metastore intact; thin_check ${check.code === 0 ? 'passed' : 'failed, thin_repair ran'}${repaired ? '' : ''}; after recovery 0 leaked ids, 0 dangling records`,
+      `metadata write fault: pool went ${status.mode}${status.needsCheck ? ' (needs_check)' : ''}, events [${[...new Set(events)].join(', ')}], ${refused.length} new operations refused with UnavailableError (causes [${[...new Set(refused)].join(', ')}]), metastore intact; thin_check ${check.code === 0 ? 'passed' : 'failed, thin_repair ran'}${repaired ? '' : ''}; after recovery 0 leaked ids, 0 dangling records`,
     );
     await pool.deactivate();
   });
@@ -188,7 +190,7 @@ describe('data device swapped for dm-error', () => {
     const [a] = await s.prepare('a', 'P');
     await swapTable(r.data, [errorRow({ length: bytesToSectors(DATA) })]);
     const failed = await writeDevice(a?.source ?? '', 4 * MiB, MiB).catch((e: unknown) => e);
-    expect(typedCode(failed)).toBe('EIO');
+    expect((failed as { code?: unknown }).code).toBe('EIO');
     const status = await r.pool.status();
     await swapTable(r.data, [linearRow({ device: r.dataLoop, offset: bytesToSectors(0) }, { length: bytesToSectors(DATA) })]);
     // The store and pool agree; the device works again.
@@ -203,7 +205,7 @@ describe('data device swapped for dm-error', () => {
       expect((await s2.usage('A')).size).toBe(MiB);
     } else {
       // The pool stays unhealthy after a data fault: new work is refused, typed.
-      typedCode(await s2.prepare('x', 'P').catch((e: unknown) => e));
+      unavailable(await s2.prepare('x', 'P').catch((e: unknown) => e));
     }
     await s2.close();
     await reportFigure('io-faults', `data device on dm-error: writes failed with EIO, pool mode during the fault ${status.mode}, after ${mode}; metastore and pool consistent (0 leaked ids, 0 dangling records)`);
