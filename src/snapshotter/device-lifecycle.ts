@@ -140,21 +140,29 @@ export type DestroyPhase = 'remove' | 'cleanup' | 'reconcile';
  * is still held open: it is then `removed` with a deferred removal pending
  * (see device-release.ts), for a later cleanup().
  */
-export async function destroyDevice(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<boolean> {
+export async function destroyDevice(
+  core: SnapshotterCore,
+  record: DeviceRecord,
+  phase: DestroyPhase,
+  options: {
+    /** The caller has just deactivated the device: skip the lookup. */
+    released?: boolean;
+  } = {},
+): Promise<boolean> {
   core.busyIds.add(record.id);
   try {
-    return await destroySteps(core, record, phase);
+    return await destroySteps(core, record, phase, options.released === true);
   } finally {
     core.busyIds.delete(record.id);
   }
 }
 
-async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase): Promise<boolean> {
+async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase, released: boolean): Promise<boolean> {
   const point = (step: 'after-discard' | 'after-delete-thin' | 'after-release'): void => {
     if (phase !== 'reconcile') crashPoint(`${phase}:${step}`);
   };
   const device = deviceHandle(core, record);
-  if (!(await releaseDevice(core, record, () => markRemoved(core, record)))) return false;
+  if (!released && !(await releaseDevice(core, record, () => markRemoved(core, record)))) return false;
   // A device that never got an owner holds nothing worth handing back early
   // (and its id may not exist: activating it for the discard would fail).
   if (core.options.discardBlocks && record.state !== 'creating') {

@@ -376,8 +376,9 @@ export class Snapshotter implements AsyncDisposable {
       validateKey(key);
       await this.withLocks([[key, 'write']], async () => {
         const { store } = this.core;
-        const record = await this.record(key);
-        if (await store.hasChildren(key)) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
+        // Both reads at once: each is a round trip to the database's threads.
+        const [record, hasChildren] = await Promise.all([this.record(key), store.hasChildren(key)]);
+        if (hasChildren) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
         const deviceRec = await this.deviceRecord(record);
         const dropRecord = (state: 'removing' | 'removed') =>
           store.transaction(async (tx) => {
@@ -410,7 +411,7 @@ export class Snapshotter implements AsyncDisposable {
         crashPoint('remove:after-deactivate');
         await dropRecord('removing');
         crashPoint('remove:after-record');
-        await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove').catch((e: unknown) => {
+        await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove', { released: true }).catch((e: unknown) => {
           if (isSimulatedCrash(e)) throw e;
           // The snapshot is gone; cleanup() or the next open deletes the device.
         });
@@ -543,7 +544,7 @@ export class Snapshotter implements AsyncDisposable {
             // Still held open: the kernel removes it on the last close; a later call deletes the id.
             if (!released) continue;
             crashPoint('cleanup:after-deactivate');
-            await destroyDevice(this.core, device, 'cleanup');
+            await destroyDevice(this.core, device, 'cleanup', { released: true });
           } catch (e) {
             if (isSimulatedCrash(e)) throw e;
             failures.push(await typedPoolError(e, this.core.pool));
