@@ -294,7 +294,7 @@ export class SimulatedThinPool implements ThinPoolApi {
   async createThin(id: ThinId, options: ThinCreateOptions = {}): Promise<void> {
     this.check('createThin');
     this.checkId(id, 'createThin');
-    options.check?.(await this.status());
+    if (options.check) options.check(await this.status());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createThin', `thin id ${id} exists`, this.name);
     this.ensureMetadataSpace('createThin');
     this.blocks.create(id);
@@ -305,7 +305,7 @@ export class SimulatedThinPool implements ThinPoolApi {
     this.check('createSnapshot');
     this.checkId(id, 'createSnapshot');
     this.checkId(originId, 'createSnapshot');
-    options.check?.(await this.status());
+    if (options.check) options.check(await this.status());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createSnapshot', `thin id ${id} exists`, this.name);
     if (!this.blocks.thins.has(originId)) throw fail('ENODATA', 'createSnapshot', `origin thin id ${originId} does not exist`, this.name);
     this.ensureMetadataSpace('createSnapshot');

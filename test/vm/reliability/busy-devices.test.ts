@@ -83,6 +83,15 @@ async function idsOnBothSides(rootPath: string, pool: ThinPool): Promise<{ store
 }
 
 /** Runs cleanup() until the pool is down to `count` thin ids (the kernel finishes a deferred removal from a work queue). */
+/** The pool's thin ids equal the metastore's, nothing leaked or dangling; with `thinIds`, that many are left. */
+async function expectConsistent(rootPath: string, pool: ThinPool, thinIds?: number): Promise<void> {
+  const both = await idsOnBothSides(rootPath, pool);
+  expect(both.pool).toEqual(both.store);
+  const c = await checkConsistency(rootPath, pool);
+  expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
+  if (thinIds !== undefined) expect(c.thinIds).toBe(thinIds);
+}
+
 async function cleanupUntil(s: Snapshotter, pool: ThinPool, count: number): Promise<number[]> {
   return eventually(
     async () => {
@@ -136,11 +145,7 @@ describe('a device held by an open file descriptor', () => {
     expect(await eventually(() => dm.info(name), (i) => i === null)).toBeNull();
     expect(await cleanupUntil(s, pool, 1)).toHaveLength(1);
     await s.close();
-    const both = await idsOnBothSides(rootPath, pool);
-    expect(both.pool).toEqual(both.store);
-    const c = await checkConsistency(rootPath, pool);
-    expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
-    expect(c.thinIds).toBe(1); // only the base
+    await expectConsistent(rootPath, pool, 1);
     figures.push(`open fd: remove resolved after ${took} ms of retries with a deferred removal, key free, thin id kept while held; cleanup after the close deleted it; 0 leaked ids, 0 dangling records`);
     await pool.destroy();
   });
@@ -161,11 +166,7 @@ describe('a device held by an open file descriptor', () => {
     await release(fd);
     expect(await cleanupUntil(s, pool, 1)).toHaveLength(1);
     await s.close();
-    const both = await idsOnBothSides(rootPath, pool);
-    expect(both.pool).toEqual(both.store);
-    const c = await checkConsistency(rootPath, pool);
-    expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
-    expect(c.thinIds).toBe(1); // only the base
+    await expectConsistent(rootPath, pool, 1);
     figures.push('open fd + asyncRemove: cleanup → deferred removal, no failure, device kept while held; cleanup after the close deleted it');
     await pool.destroy();
   });
@@ -211,10 +212,7 @@ describe('a device mounted in another mount namespace (unshare -m)', () => {
     expect(await cleanupUntil(again, pool, 1)).toHaveLength(1);
     expect(await dm.info(name)).toBeNull();
     await again.close();
-    const both = await idsOnBothSides(rootPath, pool);
-    expect(both.pool).toEqual(both.store);
-    const c = await checkConsistency(rootPath, pool);
-    expect([c.leakedIds, c.danglingRecords, c.unfinished, c.strayActive]).toEqual([[], [], [], []]);
+    await expectConsistent(rootPath, pool);
     figures.push('ext4 mounted in another mount namespace: remove → deferred removal, key free, thin id kept while mounted, survived a reopen; cleanup after the namespace exited deleted it; 0 leaked ids, 0 dangling records');
     await pool.destroy();
   });

@@ -48,6 +48,16 @@ afterAll(async () => {
 });
 
 /** Fills a snapshot of the pool past its data space; returns the pool's status and the refused prepare's error. */
+/** Growing the pool brings it back to rw, a prepare works again, and nothing leaked or dangles. */
+async function expectRecovers(p: ThinPool, s: Snapshotter, dir: string): Promise<void> {
+  await p.grow(64 * MiB);
+  expect((await p.status()).mode).toBe('rw');
+  await s.prepare('more');
+  await s.close();
+  const c = await checkConsistency(path.join(dir, 'root'), p);
+  expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
+}
+
 async function fillAndProbe(p: ThinPool, dir: string): Promise<{ status: Awaited<ReturnType<ThinPool['status']>>; writeError: string; refused: unknown; s: Snapshotter }> {
   const s = await Snapshotter.open({ rootPath: path.join(dir, 'root'), pool: p, baseImageSize: '64MB', fsType: 'none', minFreeSpace: 0 });
   const [m] = await s.prepare('filler');
@@ -69,12 +79,7 @@ describe('data space exhausted', () => {
     expectSpaceRefusal(refused);
     expect((await s.stat('filler')).kind).toBe('active');
     await expect(s.stat('more')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await p.grow(64 * MiB);
-    expect((await p.status()).mode).toBe('rw');
-    await s.prepare('more');
-    await s.close();
-    const c = await checkConsistency(path.join(dir, 'root'), p);
-    expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
+    await expectRecovers(p, s, dir);
     await reportFigure('full-pool', `error_if_no_space: write failed "${writeError}", pool ${status.mode}, prepare refused with ${(refused as Error).name} (cause ${code((refused as Error).cause)}); grown, prepare works; 0 leaked ids, 0 dangling records`);
     await p.destroy();
   });
@@ -90,12 +95,7 @@ describe('data space exhausted', () => {
       expect(writeError).toMatch(/Input\/output error|No space left on device/);
       expect(status.mode).toBe('out_of_data_space');
       expectSpaceRefusal(refused);
-      await p.grow(64 * MiB);
-      expect((await p.status()).mode).toBe('rw');
-      await s.prepare('more');
-      await s.close();
-      const c = await checkConsistency(path.join(dir, 'root'), p);
-      expect([c.leakedIds, c.danglingRecords, c.unfinished]).toEqual([[], [], []]);
+      await expectRecovers(p, s, dir);
       await reportFigure('full-pool', `queue_if_no_space, no_space_timeout=3: queued write failed "${writeError}", pool ${status.mode}, prepare refused with ${(refused as Error).name} (cause ${code((refused as Error).cause)}); grown, prepare works`);
       await p.destroy();
     } finally {
