@@ -10,6 +10,7 @@ import { Level } from 'level';
 import { UnavailableError, errorCode } from './errors.js';
 import { FreeIds } from './free-ids.js';
 import { Mutex } from './locks.js';
+import { checkMetastoreWrite } from './metastore-faults.js';
 import {
   SCHEMA_VERSION,
   keys,
@@ -131,6 +132,7 @@ export class Metastore {
       const result = await fn(tx);
       const ops = tx.operations();
       if (ops.length > 0) {
+        checkMetastoreWrite(ops.map((op) => op.key));
         await this.db.batch(ops, { sync: true });
         for (const op of ops) {
           if (!op.key.startsWith(keys.freePrefix)) continue;

@@ -72,6 +72,14 @@ export class ThinDevice implements ThinDeviceApi {
     return (await this.#ownedInfo('deferredRemovalPending'))?.deferredRemove === true;
   }
 
+  /** Cancels a pending deferred removal (the device stays when its last holder closes it); a no-op when none is pending. */
+  async cancelDeferredRemoval(): Promise<void> {
+    const info = await this.#ownedInfo('cancelDeferredRemoval');
+    if (info?.deferredRemove !== true) return;
+    await dm.cancelDeferredRemove(this.name);
+    this.pool.trackActive(this);
+  }
+
   #table(sizeBytes: number): dm.CreateOptions['table'] {
     return [thinRow({ poolDevice: this.pool.deviceNumber, deviceId: this.id }, { length: bytesToSectors(sizeBytes) })];
   }
