@@ -206,6 +206,13 @@ export class Metastore {
     return values as DeviceRecord[];
   }
 
+  /** The thin ids on the stored free list, ascending. */
+  async freeIdList(): Promise<number[]> {
+    this.check();
+    const found = await this.db.keys({ gte: keys.freePrefix, lt: prefixEnd(keys.freePrefix) }).all();
+    return found.map((k) => Number.parseInt(k.slice(keys.freePrefix.length), 16));
+  }
+
   /** Every base record. */
   async bases(): Promise<BaseRecord[]> {
     this.check();

@@ -24,6 +24,7 @@ import { compileFilters } from './filters.js';
 import { getFormatter } from './formatters/index.js';
 import { validateKey, validateLabel, validateLabels } from './labels.js';
 import { IdClaims } from './id-claims.js';
+import { registerCore } from './introspection.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
 import { Metastore } from './metastore.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotterOptions } from './options.js';
@@ -73,6 +74,7 @@ export class Snapshotter implements AsyncDisposable {
   ) {
     this.core = core;
     this.reconcileReport = report;
+    registerCore(this, core);
   }
 
   /**

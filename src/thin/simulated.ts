@@ -603,6 +603,17 @@ export class SimulatedThinPool implements ThinPoolApi {
     }));
   }
 
+  /**
+   * A digest of what thin id `id` holds: it changes when data the id maps is
+   * written or discarded, never when another id (a snapshot, its origin)
+   * writes its own copy of a shared block. For checks that a snapshot's data
+   * is unchanged; undefined when the id does not exist. Comparable within
+   * one process only.
+   */
+  contentDigest(id: ThinId): string | undefined {
+    return this.blocks.digest(id);
+  }
+
   /** The bytes thin id `id` maps (shared blocks included), whether active or not. */
   mappedBytes(id: ThinId): number {
     return (this.blocks.thins.get(id)?.size ?? 0) * this.dataBlockSizeBytes;

@@ -45,8 +45,9 @@ export interface SimulatedCall {
 export interface SimulatedFaultOptions {
   /**
    * Delays every call by a random time in [minMs, maxMs], from a seeded
-   * generator (the same seed, the same delays). A delay under 1 ms yields
-   * one event-loop turn instead, so other work can still run in between.
+   * generator (the same seed, the same delays). A delay under 1 ms is not
+   * slept: the call yields 1 to 8 event-loop turns instead (more for longer
+   * delays), so concurrent work interleaves at no cost in time.
    */
   latency?: {
     /** The shortest delay in milliseconds. Default 0. */
@@ -112,7 +113,8 @@ export class FaultInjector {
     if (this.random && this.options.latency) {
       const { minMs = 0, maxMs } = this.options.latency;
       const delay = minMs + this.random() * (maxMs - minMs);
-      await new Promise<void>((resolve) => (delay < 1 ? setImmediate(resolve) : setTimeout(resolve, delay)));
+      if (delay >= 1) await new Promise<void>((resolve) => setTimeout(resolve, delay));
+      else for (let turns = 1 + Math.floor(delay * 8); turns > 0; turns--) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     const code = await this.options.fail?.(call);
     if (code !== undefined) {
