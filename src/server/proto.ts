@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { markInvalidUtf8 } from './strict-utf8.js';
 
 /** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto');
@@ -37,6 +38,7 @@ export function snapshotsServiceDefinition(): grpc.ServiceDefinition {
     const service = definition[SNAPSHOTS_SERVICE];
     if (!service || !('Prepare' in service)) throw new Error(`${SNAPSHOTS_PROTO} does not define ${SNAPSHOTS_SERVICE}`);
     cached = service as grpc.ServiceDefinition;
+    markInvalidUtf8(definition, SNAPSHOTS_SERVICE, service as unknown as Parameters<typeof markInvalidUtf8>[2]);
   }
   return cached;
 }
@@ -105,6 +107,8 @@ export interface CommitSnapshotRequest {
   name: string;
   key: string;
   labels: Record<string, string>;
+  /** Rebase onto this parent (containerd 2.2+); refused when not empty. */
+  parent: string;
 }
 /** @internal */
 export interface UpdateSnapshotRequest {

@@ -22,7 +22,7 @@ import {
 } from './errors.js';
 import { compileFilters } from './filters.js';
 import { getFormatter } from './formatters/index.js';
-import { validateKey, validateLabel, validateLabels } from './labels.js';
+import { checkLabelsSize, validateKey, validateLabel, validateLabels } from './labels.js';
 import { IdClaims } from './id-claims.js';
 import { registerCore } from './introspection.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
@@ -500,6 +500,7 @@ export class Snapshotter implements AsyncDisposable {
           if (value === '') delete labels[labelKey];
           else Object.defineProperty(labels, labelKey, { value, enumerable: true, writable: true, configurable: true });
         }
+        checkLabelsSize(labels);
         const updated: SnapshotRecord = { ...record, labels, updated: new Date().toISOString() };
         await this.core.store.transaction(async (tx) => {
           tx.put(keys.snapshot(name), updated);
