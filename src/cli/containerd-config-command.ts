@@ -35,7 +35,7 @@ export function containerdConfigCommand(ctx: CommandContext): Command {
     new Command('containerd-config')
       .description("print containerd's [proxy_plugins] section for `devmapper serve` (config version 2 for containerd 1.7, 3 for 2.x)")
       .option('--socket <path>', "the server's socket (serve --socket)", DEFAULT_SOCKET)
-      .option('--name <name>', 'the snapshotter name containerd and ctr use', 'devmapper')
+      .option('--name <name>', "the snapshotter name containerd and ctr use (not 'devmapper': containerd's own plugin has it)", 'thin')
       .option('--root <dir>', 'the snapshotter root the server uses (exported to containerd as root)')
       .option('--containerd-config <file>', "take the root from a containerd config's devmapper section")
       .option('--containerd <version>', 'the containerd version: 1.7 (config version 2) or 2 (version 3)', '2'),

@@ -60,6 +60,10 @@ export interface SnapshotterOptions {
    * Refuse to create snapshots when the pool's free data or metadata space
    * is below this: bytes, a size string, or a percentage of the pool ("10%",
    * Docker's dm.min_free_space). Default "10%"; 0 turns the check off.
+   * The rule looks at the pool's free space only, never at sizes: above the
+   * floor a snapshot of any size is accepted, also one larger than the
+   * pool's free space (thin provisioning); below it, every new snapshot and
+   * every resize is refused.
    */
   minFreeSpace?: SizeInput;
 }

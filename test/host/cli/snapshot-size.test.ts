@@ -89,7 +89,7 @@ describe('containerd-config', () => {
     expect(r.code).toBe(0);
     const doc = parse(r.stdout) as { version: number; proxy_plugins: Record<string, { exports: { root: string }; address: string }> };
     expect(doc.version).toBe(2);
-    expect(doc.proxy_plugins.devmapper).toMatchObject({ address: '/run/devmapper/snapshotter.sock', exports: { root: '/data/containerd/io.containerd.snapshotter.v1.devmapper' } });
+    expect(doc.proxy_plugins.thin).toMatchObject({ address: '/run/devmapper/snapshotter.sock', exports: { root: '/data/containerd/io.containerd.snapshotter.v1.devmapper' } });
     expect(r.stdout).toContain('# [plugins."io.containerd.grpc.v1.cri".containerd]');
     const json = await cliJson<{ configVersion: number; capabilities: string[]; toml: string }>(['containerd-config', '--root', '/r', '--containerd', '2.1.4'], env);
     expect(json).toMatchObject({ configVersion: 3, capabilities: [], type: 'snapshot', root: '/r' });
