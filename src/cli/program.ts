@@ -11,6 +11,7 @@ import { environment, type CliEnvironment } from './io.js';
 import { poolCommands } from './pool.js';
 import { snapshotCommands } from './snapshot.js';
 import { serveCommand } from '../server/cli-command.js';
+import { containerdConfigCommand } from './containerd-config-command.js';
 
 export { CommandContext } from './command.js';
 
@@ -33,6 +34,7 @@ export function buildProgram(ctx: CommandContext): Command {
   program.addCommand(poolCommands(ctx));
   program.addCommand(snapshotCommands(ctx));
   program.addCommand(serveCommand(ctx.env));
+  program.addCommand(containerdConfigCommand(ctx));
   const configure = (command: Command): void => {
     command.exitOverride();
     command.configureOutput({

@@ -11,6 +11,10 @@ import { binarySize, report, table } from './format.js';
 import { poolOptions } from './pool.js';
 import { action, collect, labels, leaf, type CommandContext } from './command.js';
 import { withProgress } from './progress.js';
+import { withSizeLabel } from './snapshot-size.js';
+import { MAX_SIZE_LABEL } from '../snapshotter/snapshot-size.js';
+
+const SIZE_HELP = 'the snapshot\'s size, e.g. 20G (binary units; the containerd.io/snapshot/max-size label); default: the parent\'s, or the base size';
 import { writeState } from './state.js';
 
 /** Adds the snapshotter's options (containerd's keys; flags override the root's remembered settings). */
@@ -70,8 +74,14 @@ function infoText(info: Info): string {
   return report(pairs).replace(/^ /gm, '');
 }
 
-async function create(ctx: CommandContext, kind: 'prepare' | 'view', key: string, parent: string | undefined, flags: SnapshotFlags & { label?: string[] }): Promise<void> {
-  const snapshotLabels = labels(flags.label);
+async function create(
+  ctx: CommandContext,
+  kind: 'prepare' | 'view',
+  key: string,
+  parent: string | undefined,
+  flags: SnapshotFlags & { label?: string[]; size?: string },
+): Promise<void> {
+  const snapshotLabels = withSizeLabel(labels(flags.label), flags.size);
   const mounts = await withSnapshotter(ctx, flags, async (opened) => {
     const { snapshotter, settings } = opened;
     const options = snapshotLabels ? { labels: snapshotLabels } : undefined;
@@ -95,6 +105,11 @@ async function create(ctx: CommandContext, kind: 'prepare' | 'view', key: string
     const hint = first ? `\nMount it with: ${mountCommand(first, '<target>')}\n` : '';
     return `${mountsText(mounts)}${hint}`;
   });
+}
+
+async function resize(ctx: CommandContext, key: string, size: string, flags: SnapshotFlags): Promise<void> {
+  const info = await withSnapshotter(ctx, flags, ({ snapshotter }) => snapshotter.resize(key, size));
+  ctx.result(info, () => `Resized ${key} to ${binarySize(Number(info.labels[MAX_SIZE_LABEL]))}\n`);
 }
 
 async function commit(ctx: CommandContext, name: string, key: string, flags: SnapshotFlags & { label?: string[] }): Promise<void> {
@@ -188,16 +203,18 @@ export function snapshotCommands(ctx: CommandContext): Command {
       .description('create an active (writable) snapshot KEY on the committed PARENT (or an empty filesystem) and print its mounts')
       .argument('<key>')
       .argument('[parent]')
-      .option('--label <key=value>', 'a label (repeatable)', collect),
-    (key: string, parent: string | undefined, flags: SnapshotFlags & { label?: string[] }) => create(ctx, 'prepare', key, parent, flags),
+      .option('--label <key=value>', 'a label (repeatable)', collect)
+      .option('--size <size>', SIZE_HELP),
+    (key: string, parent: string | undefined, flags: SnapshotFlags & { label?: string[]; size?: string }) => create(ctx, 'prepare', key, parent, flags),
   );
   add(
     new Command('view')
       .description('create a read-only view KEY of the committed PARENT and print its mounts')
       .argument('<key>')
       .argument('[parent]')
-      .option('--label <key=value>', 'a label (repeatable)', collect),
-    (key: string, parent: string | undefined, flags: SnapshotFlags & { label?: string[] }) => create(ctx, 'view', key, parent, flags),
+      .option('--label <key=value>', 'a label (repeatable)', collect)
+      .option('--size <size>', SIZE_HELP),
+    (key: string, parent: string | undefined, flags: SnapshotFlags & { label?: string[]; size?: string }) => create(ctx, 'view', key, parent, flags),
   );
   add(
     new Command('commit')
@@ -229,6 +246,13 @@ export function snapshotCommands(ctx: CommandContext): Command {
       .argument('<key>')
       .argument('[target]'),
     (key: string, target: string | undefined, flags: SnapshotFlags) => mounts(ctx, key, target, flags),
+  );
+  add(
+    new Command('resize')
+      .description('grow the active snapshot KEY and its filesystem to SIZE (online when mounted; never shrinks)')
+      .argument('<key>')
+      .argument('<size>'),
+    (key: string, size: string, flags: SnapshotFlags) => resize(ctx, key, size, flags),
   );
   add(new Command('cleanup').description('delete devices whose snapshots are gone (after async remove or an interrupted removal)'), (flags: SnapshotFlags) => cleanup(ctx, flags));
   return group;

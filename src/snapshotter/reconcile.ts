@@ -15,6 +15,8 @@
  *   reboot), a pending deferred removal cancelled, and resumed (after a
  *   crash between suspend and resume);
  * - committed snapshots and bases: resumed and deactivated;
+ * - `growing` devices (an interrupted resize): the device and its
+ *   filesystem grown to the recorded target, the size recorded;
  * - thin ids in the pool that this store never made: recorded as foreign,
  *   never touched, never handed out;
  * - a ready record whose thin id vanished (outside interference): the
@@ -25,6 +27,7 @@
 import { activation, deviceHandle, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { destroyDevice } from './device-lifecycle.js';
 import { releaseThinId } from './id-allocator.js';
+import { finishGrow } from './snapshot-grow.js';
 import { keys, type DeviceRecord } from './records.js';
 
 /** What reconcile found and did. */
@@ -42,6 +45,8 @@ export interface ReconcileReport {
    * with a deferred removal pending; cleanup() deletes them once released.
    */
   deferred: number[];
+  /** Snapshot keys whose interrupted resize was finished (device and filesystem grown). */
+  grown: string[];
   /** Thin ids found in the pool that this store did not make. */
   foreign: number[];
   /** Snapshots whose thin id vanished from the pool; dropped when they had no children. */
@@ -64,7 +69,7 @@ export interface ReconcileReport {
 
 /** Runs reconciliation (see the module comment). */
 export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport> {
-  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], foreign: [], lost: [], failed: [] };
+  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], grown: [], foreign: [], lost: [], failed: [] };
   const inPool = new Set(await core.pool.thinIds());
   const devices = await core.store.devices();
   const known = new Set(devices.map((d) => d.id));
@@ -109,6 +114,16 @@ async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: Reado
       if (!inPool.has(record.id)) await handleLost(core, record, report);
       else await restoreActivation(core, record, report);
       break;
+    case 'growing': {
+      // The id cannot vanish mid-grow by this store's steps; a lost one is handled like a ready one.
+      if (!inPool.has(record.id)) {
+        await handleLost(core, record, report);
+        break;
+      }
+      const key = await finishGrow(core, record);
+      if (key !== undefined) report.grown.push(key);
+      break;
+    }
   }
 }
 

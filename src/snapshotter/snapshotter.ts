@@ -33,6 +33,9 @@ import { PoolTransactions } from './pool-transactions.js';
 import { resolvePoolByName } from './pool-resolver.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { keys, type DeviceRecord, type SnapshotRecord } from './records.js';
+import { formatterOf, growSnapshot } from './snapshot-grow.js';
+import { checkMinimumSize, chooseSize, labelsWithSize, MAX_SIZE_LABEL, requestedSize } from './snapshot-size.js';
+import { parseSize, roundUpToSector, type SizeInput } from './sizes.js';
 import type { Info, InfoUpdate, Kind, Mount, SnapshotOptions, Usage } from './types.js';
 
 function toInfo(name: string, record: SnapshotRecord): Info {
@@ -200,42 +203,62 @@ export class Snapshotter implements AsyncDisposable {
       const parentKey = parent === '' ? undefined : parent;
       if (parentKey !== undefined) validateKey(parentKey, 'parent');
       const labels = validateLabels(options?.labels);
+      const requested = requestedSize(labels);
       const wanted: Array<readonly [string, LockMode]> = [[key, 'write']];
       if (parentKey !== undefined) wanted.push([parentKey, 'read']);
-      return this.withLocks(wanted, () => this.createLocked(kind, key, parentKey, labels));
+      return this.withLocks(wanted, () => this.createLocked(kind, key, parentKey, labels, requested));
     });
   }
 
-  private async createLocked(kind: Exclude<Kind, 'committed'>, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
-    const { store } = this.core;
+  private async createLocked(
+    kind: Exclude<Kind, 'committed'>,
+    key: string,
+    parent: string | undefined,
+    labels: Record<string, string>,
+    requested: number | undefined,
+  ): Promise<Mount[]> {
+    const { store, options } = this.core;
     const [existing, p] = await store.snapshotsOf(parent === undefined ? [key] : [key, parent]);
     if (existing) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`);
-    let origin: { deviceId: number; fsType: string; sizeBytes: number; inheritedBytes: number };
     if (parent !== undefined) {
       if (!p) throw new NotFoundError(`parent snapshot ${JSON.stringify(parent)} does not exist`);
       // containerd answers InvalidArgument here too.
       if (p.kind !== 'committed') throw new InvalidArgumentError(`parent ${JSON.stringify(parent)} is not a committed snapshot`);
+    }
+    // The size is checked before anything changes (a parentless snapshot's origin is the base of the current options).
+    const formatter = formatterOf(p?.fsType ?? options.formatter.name);
+    const sizeBytes = chooseSize({
+      requested,
+      originBytes: p?.sizeBytes ?? options.baseImageSizeBytes,
+      fromParent: p !== undefined,
+      defaultBytes: options.defaultSnapshotSizeBytes,
+      formatter,
+    });
+    let origin: { deviceId: number; fsType: string; sizeBytes: number; inheritedBytes: number };
+    if (p) {
       origin = { deviceId: p.deviceId, fsType: p.fsType, sizeBytes: p.sizeBytes, inheritedBytes: p.mappedBytes ?? 0 };
     } else {
       const base = await this.baseLock.run(() => ensureBase(this.core));
       origin = { deviceId: base.deviceId, fsType: base.fsType, sizeBytes: base.sizeBytes, inheritedBytes: base.mappedBytes };
     }
-    if (!getFormatter(origin.fsType)) {
-      throw new FailedPreconditionError(`filesystem ${JSON.stringify(origin.fsType)} has no registered formatter`);
-    }
 
     const phase = kind === 'active' ? 'prepare' : 'view';
-    const { record: device } = await createDevice(this.core, { phase, originId: origin.deviceId, sizeBytes: origin.sizeBytes, snapshot: key });
+    // A larger snapshot is activated at its size at once; its filesystem is grown before it is recorded.
+    const { record: device, device: handle } = await createDevice(this.core, { phase, originId: origin.deviceId, sizeBytes, snapshot: key });
     try {
+      if (sizeBytes > origin.sizeBytes) {
+        await formatter.grow?.(handle.path, sizeBytes);
+        crashPoint(`${phase}:after-grow`);
+      }
       const now = new Date().toISOString();
       const snapshot: SnapshotRecord = {
         kind,
-        labels,
+        labels: labelsWithSize(labels, sizeBytes, options.baseImageSizeBytes, requested !== undefined),
         created: now,
         updated: now,
         deviceId: device.id,
         fsType: origin.fsType,
-        sizeBytes: origin.sizeBytes,
+        sizeBytes,
         inheritedBytes: origin.inheritedBytes,
       };
       if (parent !== undefined) snapshot.parent = parent;
@@ -260,9 +283,18 @@ export class Snapshotter implements AsyncDisposable {
    * Creates an active (writable) snapshot `key` on top of the committed
    * `parent` (or on an empty filesystem) and returns how to mount it.
    *
+   * Its size: the `containerd.io/snapshot/max-size` label (bytes, a decimal
+   * integer) when given, else the larger of the parent's size (the base
+   * size without parent) and `defaultSnapshotSize`. A larger size gets a
+   * larger thin device whose filesystem is grown to fill it (the formatter's
+   * `grow`); the label then records the size, so stat shows it. Only the
+   * pool's free space is checked, never the size: a snapshot may be larger
+   * than the pool's free space (thin provisioning).
+   *
    * @throws AlreadyExistsError when `key` is taken by any snapshot.
    * @throws NotFoundError when `parent` does not exist.
-   * @throws InvalidArgumentError when `parent` is not committed, or for a bad key or label.
+   * @throws InvalidArgumentError when `parent` is not committed, for a bad key or label, or for a
+   *   size below the parent's, the base size or the filesystem's minimum.
    * @throws FailedPreconditionError when the pool's free space is below `minFreeSpace` or the pool's own minimum.
    * @throws UnavailableError when the pool is read-only, failed or needs a check.
    */
@@ -273,12 +305,44 @@ export class Snapshotter implements AsyncDisposable {
   /**
    * Creates a read-only view `key` of the committed `parent` (or of an
    * empty filesystem); its mounts carry 'ro'. (The device itself is
-   * writable so that a filesystem journal can be replayed on mount.)
+   * writable so that a filesystem journal can be replayed on mount.) Sized
+   * like {@link prepare}.
    *
    * @throws Like {@link prepare}.
    */
   view(key: string, parent?: string, options?: SnapshotOptions): Promise<Mount[]> {
     return this.createSnapshot('view', key, parent, options);
+  }
+
+  /**
+   * Grows the active snapshot `key` to `size` (bytes or a size string such
+   * as "20G", rounded up to whole sectors): records the intent, reloads its
+   * device with the larger size, grows its filesystem (online when it is
+   * mounted), then records the size (and the `containerd.io/snapshot/max-size`
+   * label). A crash partway is finished by the next open. The same size is
+   * a no-op; shrinking is refused.
+   *
+   * @throws NotFoundError when `key` does not exist.
+   * @throws FailedPreconditionError when `key` is not active, or the pool's free space is below `minFreeSpace`.
+   * @throws InvalidArgumentError for a malformed size, one below the current size or the filesystem's minimum.
+   */
+  resize(key: string, size: SizeInput): Promise<Info> {
+    return this.run(async () => {
+      validateKey(key);
+      const target = roundUpToSector(parseSize(size, 'size'));
+      return this.withLocks([[key, 'write']], async () => {
+        const record = await this.record(key);
+        if (record.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is not active: only active snapshots can be resized`);
+        const device = await this.deviceRecord(record);
+        if (target < record.sizeBytes) {
+          throw new InvalidArgumentError(`size: ${target} bytes is below snapshot ${JSON.stringify(key)}'s size, ${record.sizeBytes} bytes: shrinking is not supported`);
+        }
+        // An earlier resize that failed partway is finished by the same steps.
+        if (target === record.sizeBytes && device.state !== 'growing') return toInfo(key, record);
+        checkMinimumSize(formatterOf(record.fsType), target, 'size');
+        return toInfo(key, await growSnapshot(this.core, key, record, device, Math.max(target, device.growToBytes ?? 0)));
+      });
+    });
   }
 
   /**
@@ -299,7 +363,8 @@ export class Snapshotter implements AsyncDisposable {
   }
 
   /**
-   * Commits the active snapshot `key` as `name`: flushes its device when
+   * Commits the active snapshot `key` as `name` (keeping its size, and its
+   * size label when it has one): flushes its device when
    * something holds it open (suspend, then resume: resuming before
    * deactivating avoids containerd issue 4234's hang), stores its usage,
    * renames the record, then deactivates the device (deferred while it is
@@ -323,6 +388,7 @@ export class Snapshotter implements AsyncDisposable {
         if (record.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is not active`);
         if (await store.snapshot(name)) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`);
         const deviceRec = await this.deviceRecord(record);
+        if (deviceRec.state === 'growing') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has a resize that did not finish: resize it again first`);
         const device = deviceHandle(this.core, deviceRec);
         // Suspending flushes in-flight I/O (and freezes a mounted filesystem);
         // a device nobody holds open has none, so the pair is skipped.
@@ -336,7 +402,8 @@ export class Snapshotter implements AsyncDisposable {
         const committed: SnapshotRecord = {
           ...record,
           kind: 'committed',
-          labels,
+          // The caller's labels, plus the size label the snapshot carried (its size is the children's).
+          labels: labelsWithSize(labels, record.sizeBytes, this.core.options.baseImageSizeBytes, Object.hasOwn(record.labels, MAX_SIZE_LABEL)),
           created: now,
           updated: now,
           mappedBytes,
