@@ -28,7 +28,6 @@ export {
   PROTO_DIR,
   SNAPSHOTS_PROTO,
   SNAPSHOTS_SERVICE,
-  LOADER_OPTIONS,
   snapshotsServiceDefinition,
   snapshotsClientConstructor,
   type InfoMessage,

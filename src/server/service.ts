@@ -13,22 +13,26 @@ import type { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { Info, Kind, Mount } from '../snapshotter/types.js';
 import { statusOf, toServiceError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
+import { Kind as KindMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
 import type {
   CleanupRequest,
   CommitSnapshotRequest,
   InfoMessage,
-  InfoResponse,
-  KeyRequest,
-  KindName,
   ListSnapshotsRequest,
   ListSnapshotsResponse,
   MountMessage,
   MountsResponse,
   PrepareSnapshotRequest,
+  StatSnapshotResponse,
   TimestampMessage,
   UpdateSnapshotRequest,
   UsageResponse,
 } from './proto.js';
+
+/** Mounts, Remove, Stat and Usage requests. */
+type KeyRequest = { key: string };
+/** Stat and Update responses. */
+type InfoResponse = StatSnapshotResponse;
 
 /** What the service needs of a snapshotter (a {@link Snapshotter}, or a stand-in in tests). */
 export type SnapshotterApi = Pick<Snapshotter, 'prepare' | 'view' | 'mounts' | 'commit' | 'remove' | 'stat' | 'update' | 'usage' | 'walk' | 'cleanup'>;
@@ -52,7 +56,7 @@ export interface SnapshotsServiceOptions {
   listBatchBytes?: number;
 }
 
-const KIND_NAMES: Readonly<Record<Kind, KindName>> = { view: 'VIEW', active: 'ACTIVE', committed: 'COMMITTED' };
+const KIND_NAMES: Readonly<Record<Kind, KindMessage>> = { view: KindMessage.VIEW, active: KindMessage.ACTIVE, committed: KindMessage.COMMITTED };
 
 /** A Date as google.protobuf.Timestamp. */
 export function toTimestamp(date: Date): TimestampMessage {
@@ -211,21 +215,21 @@ export class SnapshotsService {
     );
   }
 
-  /** The handlers, for grpc.Server.addService. */
+  /** The handlers, for grpc.Server.addService with the generated definition (keys in lower camel case). */
   implementation(): grpc.UntypedServiceImplementation {
     const s = this.snapshotter;
     const key = (r: { key: string }) => ({ key: r.key });
     const created = (r: PrepareSnapshotRequest) => ({ key: r.key, parent: r.parent, labels: r.labels });
     const mounts = (list: Mount[]): MountsResponse => ({ mounts: list.map(toMountMessage) });
     return {
-      Prepare: this.unary<PrepareSnapshotRequest, MountsResponse>('Prepare', created, async (r) =>
+      prepare: this.unary<PrepareSnapshotRequest, MountsResponse>('Prepare', created, async (r) =>
         mounts(await s.prepare(r.key, noParent(r.parent), { labels: r.labels })),
       ),
-      View: this.unary<PrepareSnapshotRequest, MountsResponse>('View', created, async (r) =>
+      view: this.unary<PrepareSnapshotRequest, MountsResponse>('View', created, async (r) =>
         mounts(await s.view(r.key, noParent(r.parent), { labels: r.labels })),
       ),
-      Mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
-      Commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
+      mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
+      commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
         'Commit',
         (r) => ({ name: r.name, key: r.key, labels: r.labels }),
         async (r) => {
@@ -233,26 +237,26 @@ export class SnapshotsService {
           return {};
         },
       ),
-      Remove: this.unary<KeyRequest, Record<string, never>>('Remove', key, async (r) => {
+      remove: this.unary<KeyRequest, Record<string, never>>('Remove', key, async (r) => {
         await s.remove(r.key);
         return {};
       }),
-      Stat: this.unary<KeyRequest, InfoResponse>('Stat', key, async (r) => ({ info: toInfoMessage(await s.stat(r.key)) })),
-      Update: this.unary<UpdateSnapshotRequest, InfoResponse>(
+      stat: this.unary<KeyRequest, InfoResponse>('Stat', key, async (r) => ({ info: toInfoMessage(await s.stat(r.key)) })),
+      update: this.unary<UpdateSnapshotRequest, InfoResponse>(
         'Update',
-        (r) => ({ key: r.info?.name, paths: r.update_mask?.paths ?? [] }),
+        (r) => ({ key: r.info?.name, paths: r.update_mask ?? [] }),
         async (r) => {
           if (!r.info) throw new InvalidArgumentError('update needs an info');
-          const paths = r.update_mask?.paths ?? [];
+          const paths = r.update_mask ?? [];
           return { info: toInfoMessage(await s.update({ name: r.info.name, labels: r.info.labels }, ...paths)) };
         },
       ),
-      List: (call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>) => this.list(call),
-      Usage: this.unary<KeyRequest, UsageResponse>('Usage', key, async (r) => {
+      list: (call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>) => this.list(call),
+      usage: this.unary<KeyRequest, UsageResponse>('Usage', key, async (r) => {
         const usage = await s.usage(r.key);
         return { size: usage.size, inodes: usage.inodes };
       }),
-      Cleanup: this.unary<CleanupRequest, Record<string, never>>('Cleanup', () => ({}), async () => {
+      cleanup: this.unary<CleanupRequest, Record<string, never>>('Cleanup', () => ({}), async () => {
         await s.cleanup();
         return {};
       }),
