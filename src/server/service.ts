@@ -54,6 +54,18 @@ export interface SnapshotsServiceOptions {
   listBatchSize?: number;
   /** Bytes (estimated) after which a List message is sent early; default {@link DEFAULT_LIST_BATCH_BYTES}. */
   listBatchBytes?: number;
+  /** Told of every finished call (for metrics); must not throw. */
+  onCall?: (call: CallOutcome) => void;
+}
+
+/** A finished call, as {@link SnapshotsServiceOptions.onCall} hears of it. */
+export interface CallOutcome {
+  /** The method's .proto name ('Prepare'). */
+  method: string;
+  /** How long it ran. */
+  seconds: number;
+  /** The gRPC status code's name: 'OK', 'NOT_FOUND', 'INTERNAL'... */
+  code: string;
 }
 
 const KIND_NAMES: Readonly<Record<Kind, KindMessage>> = { view: KindMessage.VIEW, active: KindMessage.ACTIVE, committed: KindMessage.COMMITTED };
@@ -100,6 +112,7 @@ export class SnapshotsService {
   private readonly logger: Logger;
   private readonly batchSize: number;
   private readonly batchBytes: number;
+  private readonly onCall: ((call: CallOutcome) => void) | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   private idleWaiters: Array<() => void> = [];
 
@@ -110,6 +123,7 @@ export class SnapshotsService {
     this.logger = options.logger ?? silentLogger;
     this.batchSize = options.listBatchSize ?? DEFAULT_LIST_BATCH_SIZE;
     this.batchBytes = options.listBatchBytes ?? DEFAULT_LIST_BATCH_BYTES;
+    this.onCall = options.onCall;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError('listBatchSize must be a positive integer');
     if (!(this.batchBytes > 0)) throw new RangeError('listBatchBytes must be positive');
   }
@@ -136,12 +150,14 @@ export class SnapshotsService {
   }
 
   private logOutcome(method: string, fields: Record<string, unknown>, started: number, error?: unknown): void {
-    const durationMs = Math.round(performance.now() - started);
+    const elapsedMs = performance.now() - started;
+    const durationMs = Math.round(elapsedMs);
+    const code = error === undefined ? 'OK' : Status[statusOf(error)];
+    this.onCall?.({ method, seconds: elapsedMs / 1000, code });
     if (error === undefined) {
       this.logger.debug('rpc', { method, ...fields, durationMs });
       return;
     }
-    const code = Status[statusOf(error)];
     const line = { method, ...fields, durationMs, code, error };
     if (code === 'INTERNAL') this.logger.error('rpc failed', line);
     else if (code === 'UNAVAILABLE') this.logger.warn('rpc failed', line);
