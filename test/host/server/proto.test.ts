@@ -122,7 +122,7 @@ describe("the .proto matches containerd's", () => {
     // Go leaves zero fields out; they decode as 0.
     expect(service.usage.responseDeserialize(Buffer.from('08ac02', 'hex'))).toEqual({ size: 300, inodes: 0 });
     // Info{name: "n", kind: COMMITTED, created_at: {seconds: 1}}
-    const decoded = service.stat.responseDeserialize(Buffer.from('0a0b' + '0a016e' + '1803' + '22020801' + '2a00', 'hex')) as { info: Record<string, unknown> };
+    const decoded = service.stat.responseDeserialize(Buffer.from('0a0b' + '0a016e' + '1803' + '22020801' + '2a00', 'hex'));
     expect(decoded.info).toMatchObject({ name: 'n', parent: '', kind: 'COMMITTED', created_at: { seconds: 1, nanos: 0 }, updated_at: { seconds: 0, nanos: 0 }, labels: {} });
     // UpdateSnapshotRequest{info: {name: "n"}, update_mask: {paths: ["labels.x"]}}
     const update = service.update.requestDeserialize(Buffer.from('1203' + '0a016e' + '1a0a' + '0a086c6162656c732e78', 'hex')) ;
