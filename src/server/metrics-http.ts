@@ -1,6 +1,8 @@
 /**
  * The `/metrics` HTTP endpoint (`serve --metrics-address HOST:PORT`):
- * GET /metrics answers the Prometheus text exposition; anything else 404.
+ * GET /metrics answers the Prometheus text exposition; GET /healthz the
+ * health service's state (200 SERVING, 503 NOT_SERVING) for probes that
+ * speak HTTP, such as a Kubernetes readinessProbe; anything else 404.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,15 +39,24 @@ export class MetricsEndpoint implements AsyncDisposable {
   ) {}
 
   /**
-   * Serves `metrics` at `http://HOST:PORT/metrics`.
+   * Serves `metrics` at `http://HOST:PORT/metrics`, and `health` (a
+   * grpc.health.v1 status name) at `/healthz` when given.
    *
    * @throws InvalidArgumentError for a bad address; UnavailableError when it cannot be bound.
    */
-  static async listen(metrics: ServerMetrics, address: string | ListenAddress, logger: Logger = silentLogger): Promise<MetricsEndpoint> {
+  static async listen(metrics: ServerMetrics, address: string | ListenAddress, logger: Logger = silentLogger, health?: () => Promise<string>): Promise<MetricsEndpoint> {
     const where = typeof address === 'string' ? parseListenAddress(address) : address;
     const server = http.createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://localhost');
-      if (url.pathname !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      const read = request.method === 'GET' || request.method === 'HEAD';
+      if (read && url.pathname === '/healthz' && health) {
+        health().then(
+          (status) => response.writeHead(status === 'SERVING' ? 200 : 503, { 'content-type': 'text/plain' }).end(`${status}\n`),
+          () => response.writeHead(503, { 'content-type': 'text/plain' }).end('NOT_SERVING\n'),
+        );
+        return;
+      }
+      if (url.pathname !== '/metrics' || !read) {
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
         return;
       }

@@ -433,7 +433,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         onAutoextend: (outcome) => metrics.countAutoextend(outcome),
       });
     }
-    if (options.metricsAddress !== undefined) endpoint = await MetricsEndpoint.listen(metrics, options.metricsAddress, logger);
+    if (options.metricsAddress !== undefined) endpoint = await MetricsEndpoint.listen(metrics, options.metricsAddress, logger, () => health.refresh());
   } catch (e) {
     poolWatch?.stop();
     await server?.close().catch(() => undefined);

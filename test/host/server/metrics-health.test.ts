@@ -130,14 +130,16 @@ describe('metrics', () => {
 });
 
 describe('grpc.health.v1 on the server socket', () => {
-  test("Check: SERVING for '' and the Snapshots service, NOT_FOUND for others; List names both", async () => {
-    const { socket } = await served();
+  test("Check: SERVING for '' and the Snapshots service, NOT_FOUND for others; List names both; /healthz says the same", async () => {
+    const { socket, url } = await served();
     const health = healthClient(socket);
     expect(await check(health, '')).toEqual({ status: 'SERVING' });
     expect(await check(health, 'containerd.services.snapshots.v1.Snapshots')).toEqual({ status: 'SERVING' });
     await expect(check(health, 'nope')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     const list = await new Promise((resolve, reject) => health.list({}, (e, r) => (e ? reject(e) : resolve(r))));
     expect(list).toEqual({ statuses: { '': { status: 'SERVING' }, 'containerd.services.snapshots.v1.Snapshots': { status: 'SERVING' } } });
+    const healthz = await fetch(url.replace('/metrics', '/healthz'));
+    expect([healthz.status, await healthz.text()]).toEqual([200, 'SERVING\n']);
   });
 
   test('Watch streams each change of the probe, and NOT_SERVING then its end on shutdown', async () => {
