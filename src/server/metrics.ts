@@ -37,6 +37,7 @@ export class ServerMetrics {
   private readonly pendingRemovals: Gauge;
   private readonly leftoverDevices: Gauge;
   private readonly unavailable: Gauge;
+  private readonly udevSync: Gauge;
   private readonly udevWaits: Counter;
   private readonly udevWaitSeconds: Counter;
   private readonly udevTimeouts: Counter;
@@ -68,6 +69,7 @@ export class ServerMetrics {
     this.pendingRemovals = new Gauge({ name: 'devmapper_pending_removals', help: 'Devices waiting for cleanup to delete them (async or deferred removals).', registers });
     this.leftoverDevices = new Gauge({ name: 'devmapper_leftover_devices', help: 'Devices left by an interrupted create or remove, or found in the pool but not made by the snapshotter.', registers });
     this.unavailable = new Gauge({ name: 'devmapper_snapshotter_unavailable', help: '1 while the snapshotter refuses calls after a failed pool transaction.', registers });
+    this.udevSync = new Gauge({ name: 'devmapper_udev_sync', help: '1 while udev synchronisation is on (udevd runs).', registers });
     this.udevWaits = new Counter({ name: 'devmapper_udev_waits_total', help: 'Device-mapper calls that waited for udev (create, resume, rename, remove).', registers });
     this.udevWaitSeconds = new Counter({ name: 'devmapper_udev_wait_seconds_total', help: 'Seconds spent in device-mapper calls that wait for udev.', registers });
     this.udevTimeouts = new Counter({ name: 'devmapper_udev_timeouts_total', help: 'Device-mapper calls that failed with a udev timeout (ETIMEDOUT).', registers });
@@ -127,6 +129,7 @@ export class ServerMetrics {
     this.leftoverDevices.set(m.leftoverDevices);
     this.unavailable.set(Number(m.unavailable !== null));
     // Process-wide counters kept by the device-mapper layer: mirrored, never decreasing.
+    this.udevSync.set(Number(m.udevSync));
     setCounter(this.udevWaits, m.udev.udevWaits);
     setCounter(this.udevWaitSeconds, m.udev.udevWaitSeconds);
     setCounter(this.udevTimeouts, m.udev.udevTimeouts);

@@ -5,6 +5,7 @@
  * and the device-mapper layer's udev counters. Reading changes nothing.
  */
 import { deviceMapperCounters, type DeviceMapperCounters } from '../dm/counters.js';
+import { udevSyncSupported } from '../dm/device-mapper.js';
 import type { ThinPoolMode } from '../dm/targets/thin-pool.js';
 import type { ThinPoolApi } from '../thin/types.js';
 import type { SnapshotterCore } from './core.js';
@@ -48,6 +49,8 @@ export interface SnapshotterMetrics {
   leftoverDevices: number;
   /** The device-mapper layer's udev counters (process-wide). */
   udev: DeviceMapperCounters;
+  /** Whether udev synchronisation is on (udevd runs): without it, the calls counted as udev waits make the nodes themselves. */
+  udevSync: boolean;
   /** Why the snapshotter refuses calls after a failed pool transaction, or null. */
   unavailable: string | null;
 }
@@ -83,5 +86,6 @@ export async function collectMetrics(core: SnapshotterCore, unavailable: Error |
     if (device.state === 'removed') pendingRemovals++;
     else if (device.state !== 'ready') leftoverDevices++;
   }
-  return { pool, snapshots, pendingRemovals, leftoverDevices, udev: deviceMapperCounters(), unavailable: unavailable?.message ?? null };
+  const udevSync = await udevSyncSupported().catch(() => false);
+  return { pool, snapshots, pendingRemovals, leftoverDevices, udev: deviceMapperCounters(), udevSync, unavailable: unavailable?.message ?? null };
 }
