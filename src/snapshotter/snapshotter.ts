@@ -27,6 +27,7 @@ import { IdClaims } from './id-claims.js';
 import { registerCore } from './introspection.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
 import { Metastore } from './metastore.js';
+import { collectMetrics, type SnapshotterMetrics } from './metrics.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotterOptions } from './options.js';
 import { typedPoolError } from './pool-errors.js';
 import { PoolTransactions } from './pool-transactions.js';
@@ -148,6 +149,18 @@ export class Snapshotter implements AsyncDisposable {
   /** The pool this snapshotter uses. */
   get pool(): ThinPoolApi {
     return this.core.pool;
+  }
+
+  /**
+   * The figures an operator watches: pool space, health and transaction id,
+   * snapshots by kind, devices pending removal or left over, udev counters.
+   * Reads only; works while the pool is unhealthy.
+   *
+   * @throws UnavailableError once closed.
+   */
+  async metrics(): Promise<SnapshotterMetrics> {
+    if (this.closing) throw new UnavailableError('the snapshotter is closed');
+    return collectMetrics(this.core, this.unhealthy);
   }
 
   // Tracks a running operation so close() can wait for it; refuses new ones once closing.
