@@ -10,7 +10,7 @@ function leaves(command: Command, trail: string[] = []): Array<{ path: string[];
   return command.commands.flatMap((c) => leaves(c, [...trail, c.name()]));
 }
 
-const program = buildProgram(new CommandContext(environment({ stdout: new Capture(), stderr: new Capture() })));
+const program = await buildProgram(new CommandContext(environment({ stdout: new Capture(), stderr: new Capture() })));
 const all = leaves(program);
 
 describe('the devmapper program', () => {
@@ -44,7 +44,7 @@ describe('the devmapper program', () => {
   it('prints the top-level help and version', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/pool\s+create, inspect/);
+    expect(help.stdout).toMatch(/pool\s+create, list, inspect/);
     expect(help.stdout).toMatch(/snapshot\|snapshots/);
     const version = await cli(['--version']);
     expect(version.code).toBe(0);
