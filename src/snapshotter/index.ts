@@ -43,4 +43,3 @@ export { parseSize, parseFreeSpace, type SizeInput, type FreeSpaceFloor } from '
 export { parseFilter, compileFilters, MAX_FILTER_LENGTH, type Selector, type SnapshotFilter } from './filters.js';
 export { validateKey, validateLabel, validateLabels, MAX_KEY_BYTES, MAX_LABEL_BYTES } from './labels.js';
 export type { ReconcileReport } from './reconcile.js';
-export { CRASH_POINTS, CRASH_POINT_ENV, SimulatedCrash, setCrashPointHandler, type CrashPointName } from './crash-points.js';
