@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as dm from '../dm/device-mapper.js';
 import { LoopDevice } from '../dm/loop.js';
 import { parseThinPoolParams } from '../dm/targets/thin-pool.js';
-import { Snapshotter } from '../snapshotter/snapshotter.js';
+import type { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { SnapshotterOptions } from '../snapshotter/options.js';
 import { createLoopbackPool } from '../thin/loopback.js';
 import { ThinPool, type LoopbackBacking } from '../thin/pool.js';
@@ -246,6 +246,8 @@ export async function openSnapshotter(flags: SnapshotFlags, env: CliEnvironment)
   const pool = env.openSnapshotPool ? await env.openSnapshotPool(r.pool) : await openPool(r.pool, 0);
   let snapshotter: Snapshotter;
   try {
+    // Loaded here, not with the module: the pool commands need none of the snapshotter.
+    const { Snapshotter } = await import('../snapshotter/snapshotter.js');
     snapshotter = await Snapshotter.open({ ...options, pool });
   } catch (e) {
     await pool.close();
