@@ -7,7 +7,7 @@ import { parseSize } from '../snapshotter/sizes.js';
 import { openSnapshotter, DEFAULT_BASE_SIZE, type OpenSnapshotter, type SnapshotFlags } from './context.js';
 import { binarySize, report, table } from './format.js';
 import { labels, type CommandContext } from './command.js';
-import { withProgress } from './progress.js';
+import type { ProgressSpec } from './progress.js';
 import { writeState } from './state.js';
 
 /** Runs `fn` on an open snapshotter and closes it (the pool and active devices stay in the kernel). */
@@ -18,6 +18,13 @@ async function withSnapshotter<T>(ctx: CommandContext, flags: SnapshotFlags, fn:
   } finally {
     await opened.close();
   }
+}
+
+/** Runs `work` with a progress bar when `enabled`; the bar's module (log-update) loads only then. */
+async function withProgress<T>(ctx: CommandContext, enabled: boolean, spec: ProgressSpec, work: () => Promise<T>): Promise<T> {
+  if (!enabled) return work();
+  const progress = await import('./progress.js');
+  return progress.withProgress(ctx.env.stderr, true, spec, work);
 }
 
 async function dataUsed(opened: OpenSnapshotter): Promise<number> {
@@ -66,7 +73,7 @@ export async function create(ctx: CommandContext, kind: 'prepare' | 'view', key:
     if (parent !== undefined || fs === 'none' || (opened.state.bases ?? []).includes(baseKey)) return work();
     const before = await dataUsed(opened);
     const result = await withProgress(
-      ctx.env.stderr,
+      ctx,
       ctx.progress,
       { label: `formatting the base device (${fs}, ${binarySize(parseSize(settings.baseImageSize ?? DEFAULT_BASE_SIZE))}): allocating and zeroing`, sample: async () => (await dataUsed(opened)) - before },
       work,
@@ -102,7 +109,7 @@ export async function remove(ctx: CommandContext, keys: string[], flags: Snapsho
       }
       // Discarding gives the snapshot's own blocks back to the pool: the bar follows the pool's used space.
       const [own, before] = await Promise.all([snapshotter.usage(key), dataUsed(opened)]);
-      await withProgress(ctx.env.stderr, true, { label: `discarding ${key}`, totalBytes: own.size, sample: async () => before - (await dataUsed(opened)) }, () => snapshotter.remove(key));
+      await withProgress(ctx, true, { label: `discarding ${key}`, totalBytes: own.size, sample: async () => before - (await dataUsed(opened)) }, () => snapshotter.remove(key));
     }
   });
   ctx.result({ removed: keys }, keys.map((k) => `Removed ${k}\n`).join(''));
@@ -151,7 +158,7 @@ export async function cleanup(ctx: CommandContext, flags: SnapshotFlags): Promis
   const freed = await withSnapshotter(ctx, flags, async (opened) => {
     const before = await dataUsed(opened);
     await withProgress(
-      ctx.env.stderr,
+      ctx,
       ctx.progress && opened.settings.discardBlocks === true,
       { label: 'deleting removed devices (discarding)', sample: async () => before - (await dataUsed(opened)) },
       () => opened.snapshotter.cleanup(),

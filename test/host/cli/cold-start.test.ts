@@ -68,12 +68,12 @@ describe('a cold start loads only what the command needs', () => {
     expect(modules.filter((m) => m.endsWith('.node'))).toEqual([]);
   });
 
-  it('a snapshot command that fails before opening anything loads the layers it needs but no gRPC and no LevelDB', async () => {
+  it('a snapshot command that fails before opening anything loads its actions but no gRPC, LevelDB or progress bar', async () => {
     const { modules, code } = await loaded([cli, 'snapshot', 'ls', '--pool', 'x']);
     expect(code).toBe(2); // no --root
     expect(modules).toContain('dist/cli/snapshot-actions.js');
     const pkgs = packages(modules);
-    for (const p of [...GRPC, ...LEVEL]) expect(pkgs, p).not.toContain(p);
+    for (const p of [...GRPC, ...LEVEL, 'log-update']) expect(pkgs, p).not.toContain(p);
   });
 
   it('completion loads the whole command tree (serve included) but no LevelDB or addon', async () => {
