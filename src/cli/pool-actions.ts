@@ -15,7 +15,6 @@ import { parseSize } from '../snapshotter/sizes.js';
 import { enableAutoextend, type Autoextend } from '../thin/autoextend.js';
 import { createLoopbackPool, loopbackHostFreeBytes, loopbackPoolName } from '../thin/loopback.js';
 import { ThinPool, type ThinPoolInfo } from '../thin/pool.js';
-import type { ThinPoolEvents } from '../thin/types.js';
 import { activePoolOver, openPool, printWarning, resolve, noPool, type PoolFlags, type Resolved } from './context.js';
 import { UsageError } from './errors.js';
 import { binarySize, dockerSize, percent, report, table } from './format.js';

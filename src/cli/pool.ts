@@ -4,6 +4,7 @@
  * usage errors and completion never load the kernel layers.
  */
 import { Command, Option } from 'commander';
+import type { ThinPoolEvents } from '../thin/types.js';
 import type { PoolFlags } from './context.js';
 import { action, collect, group, leaf, type CommandContext } from './command.js';
 
@@ -86,7 +87,7 @@ export interface ListFlags {
 }
 
 /** The pool events `pool watch` prints. */
-export const EVENT_NAMES = ['status', 'lowWater', 'metadataLow', 'outOfDataSpace', 'readOnly', 'failed', 'needsCheck'] as const;
+export const EVENT_NAMES = ['status', 'lowWater', 'metadataLow', 'outOfDataSpace', 'readOnly', 'failed', 'needsCheck'] as const satisfies ReadonlyArray<keyof ThinPoolEvents>;
 /** An event `pool watch` prints, autoextend's included. */
 export type WatchedEvent = (typeof EVENT_NAMES)[number] | 'extended' | 'extendFailed';
 
