@@ -6,10 +6,11 @@
 // contenders interleaved (so load on the machine hits them alike), medians
 // and ratios.
 //
-// usage: node bench/cold-start.mjs [--runs N] [--out FILE] [--package DIR]
+// usage: node bench/cold-start.mjs [--runs N] [--out FILE] [--compare DIR]
 //        scripts/vm.sh -- node bench/cold-start.mjs      (in the test guest)
-// --package measures another checkout's build (e.g. the main branch's, for a
-// before/after); the default is this one.
+// --compare DIR also measures another checkout's build (e.g. the main
+// branch's, built), interleaved with this one in every round: a before and
+// after from the same load.
 //
 // The pool command and `serve` need device-mapper and root: they run only
 // where /sys/module/dm_mod exists and we are root (the test guest), on a
@@ -27,22 +28,26 @@ const option = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-const root = path.resolve(option('--package', here));
+const root = here;
+const compare = option('--compare', undefined);
+const packages = [{ label: '', dir: here }, ...(compare ? [{ label: ' [compared]', dir: path.resolve(compare) }] : [])];
 const cli = path.join(root, 'dist/cli/main.js');
 const runs = Number(option('--runs', '10'));
 const kernel = existsSync('/sys/module/dm_mod') && process.getuid?.() === 0;
 const out = option('--out', path.join(here, 'bench/results', kernel ? 'cold-start-guest.json' : 'cold-start-host.json'));
 
-if (!existsSync(cli)) {
-  console.error(`${cli} is missing: run npm run build:ts first`);
-  process.exit(2);
+for (const p of packages) {
+  if (!existsSync(path.join(p.dir, 'dist/cli/main.js'))) {
+    console.error(`${p.dir}/dist/cli/main.js is missing: run npm run build:ts there first`);
+    process.exit(2);
+  }
 }
 
 /** Milliseconds until the process exits (it must exit 0). */
-function timeExit(argv, env = {}) {
+function timeExit(argv, cwd = root) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, argv, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -95,12 +100,15 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const contenders = [
-  { name: 'node -e 0', run: () => timeExit(['-e', '0']) },
-  { name: "import 'devmapper'", run: () => timeExit(['--input-type=module', '-e', "await import('./dist/index.js')"]) },
-  { name: 'devmapper --help', run: () => timeExit([cli, '--help']) },
-  { name: 'devmapper --version', run: () => timeExit([cli, '--version']) },
-];
+const contenders = [{ name: 'node -e 0', run: () => timeExit(['-e', '0']) }];
+for (const p of packages) {
+  const main = path.join(p.dir, 'dist/cli/main.js');
+  contenders.push(
+    { name: `import 'devmapper'${p.label}`, run: () => timeExit(['--input-type=module', '-e', "await import('./dist/index.js')"], p.dir) },
+    { name: `devmapper --help${p.label}`, run: () => timeExit([main, '--help']) },
+    { name: `devmapper --version${p.label}`, run: () => timeExit([main, '--version']) },
+  );
+}
 
 let cleanupPool = () => undefined;
 if (kernel) {
@@ -117,11 +125,14 @@ if (kernel) {
     if (r.status !== 0) console.error(`pool destroy failed: ${r.stderr}`);
     rmSync(dir, { recursive: true, force: true });
   };
-  contenders.push(
-    { name: 'devmapper pool status', run: () => timeExit([cli, 'pool', 'status', '--root', rootDir, '--json']) },
-    { name: 'devmapper snapshot ls', run: () => timeExit([cli, 'snapshot', 'ls', '--root', rootDir, '--json']) },
-    { name: 'devmapper serve (socket accepts)', run: () => timeServeReady([cli, 'serve', '--root', rootDir, '--socket', socket, '--log-level', 'error'], socket) },
-  );
+  for (const p of packages) {
+    const main = path.join(p.dir, 'dist/cli/main.js');
+    contenders.push(
+      { name: `devmapper pool status${p.label}`, run: () => timeExit([main, 'pool', 'status', '--root', rootDir, '--json']) },
+      { name: `devmapper snapshot ls${p.label}`, run: () => timeExit([main, 'snapshot', 'ls', '--root', rootDir, '--json']) },
+      { name: `devmapper serve (socket accepts)${p.label}`, run: () => timeServeReady([main, 'serve', '--root', rootDir, '--socket', socket, '--log-level', 'error'], socket) },
+    );
+  }
 }
 
 const samples = new Map(contenders.map((c) => [c.name, []]));
@@ -145,5 +156,5 @@ console.log(`${'command'.padEnd(width)}  runs  median ms  min ms  max ms  × nod
 console.log(`${'-'.repeat(width)}  ----  ---------  ------  ------  -----------`);
 for (const r of rows) console.log(`${r.name.padEnd(width)}  ${String(r.runs).padStart(4)}  ${String(r.medianMs).padStart(9)}  ${String(r.minMs).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${`${r.ratio.toFixed(2)}×`.padStart(11)}`);
 mkdirSync(path.dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, kernel, runs, rows }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, kernel, runs, compared: compare ?? null, rows }, null, 2)}\n`);
 console.log(`\n(${out})`);
