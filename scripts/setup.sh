@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 pkgs=(qemu-system-x86 linux-image-amd64 busybox-static cpio udev dmsetup libdevmapper-dev pkg-config
       thin-provisioning-tools e2fsprogs xfsprogs lvm2 util-linux kmod containerd runc
       protobuf-compiler libprotobuf-dev systemd)
+# zsh: the CLI's completion test runs the zsh script in a real zsh.
+pkgs+=(zsh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -45,4 +45,3 @@ export { validateKey, validateLabel, validateLabels, checkLabelsSize, MAX_KEY_BY
 export type { ReconcileReport } from './reconcile.js';
 export { MAX_SIZE_LABEL } from './snapshot-size.js';
 export { poolMetrics, type SnapshotterMetrics, type PoolMetrics } from './metrics.js';
-export { CRASH_POINTS, CRASH_POINT_ENV, SimulatedCrash, setCrashPointHandler, type CrashPointName } from './crash-points.js';

@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Level } from 'level';
+import type { Level } from 'level';
 import { UnavailableError, errorCode } from './errors.js';
 import { FreeIds } from './free-ids.js';
 import { Mutex } from './locks.js';
@@ -92,6 +92,8 @@ export class Metastore {
     // mkdir's mode passes through the umask: set it exactly on a fresh directory.
     if (!existed) await chmod(rootPath, 0o700);
     const location = path.join(rootPath, METASTORE_DIRECTORY);
+    // LevelDB loads on first open, not with the package: `import 'devmapper'` and CLI commands that need no metastore start faster.
+    const { Level } = await import('level');
     const db: Database = new Level<string, unknown>(location, { valueEncoding: 'json' });
     try {
       await db.open();
