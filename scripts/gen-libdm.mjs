@@ -44,7 +44,10 @@ function prototypes() {
     .replace(/^\s*#.*$/gm, ' ')
     .replace(/\s+/g, ' ');
   const out = new Map();
-  for (const m of text.matchAll(/(?<=[;{}]|^)\s*([A-Za-z_][\w\s*]*?[\s*])(dm_\w+)\s*\(([^;{}]*?)\)\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?;/g)) {
+  for (const m of text.matchAll(/(?<=[;{}]|^)\s*([A-Za-z_][\w\s*]*?[\s*])(dm_\w+)\s*\(([^;{}]*?)\)\s*(__attribute__\s*\(\(.*?\)\)\s*)?;/g)) {
+    // The library's own constructor and destructor (dm_lib_init, dm_lib_exit)
+    // run inside it; a forwarder would inherit the attribute and run at load.
+    if (/constructor|destructor/.test(m[4] ?? '')) continue;
     const ret = m[1].trim().replace(/\s*\*\s*/g, ' *').replace(/^extern\s+/, '');
     if (/\b(typedef|struct\s+\w+\s*\{)/.test(ret)) continue;
     out.set(m[2], { ret, params: m[3].trim() });

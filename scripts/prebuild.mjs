@@ -11,6 +11,8 @@
 // was built from; scripts/check-prebuilds.mjs compares it before packing.
 //
 // usage: node scripts/prebuild.mjs [--if-stale] [platform...]
+//   --if-stale: skip a binary whose stamp matches the sources (or take it
+//               from ~/.cache/devmapper-prebuilds, keyed by that hash)
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
@@ -84,11 +86,22 @@ async function build(platform, hash) {
   console.log(`${path.relative(root, out)}: ${platform.zigTarget}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
+// Built binaries are kept by the hash of their inputs, so a fresh clone of
+// unchanged sources (CI on the same machine) reuses them instead of compiling.
 const hash = sourcesHash();
+const kept = (platform) => path.join(os.homedir(), '.cache', 'devmapper-prebuilds', hash, `${platform.name}.node`);
 for (const platform of targets) {
   if (ifStale && existsSync(binaryPath(platform)) && existsSync(stampPath(platform)) && readFileSync(stampPath(platform), 'utf8').trim() === hash) {
     console.log(`${path.relative(root, binaryPath(platform))}: up to date`);
     continue;
   }
+  if (ifStale && existsSync(kept(platform))) {
+    copyFileSync(kept(platform), binaryPath(platform));
+    writeFileSync(stampPath(platform), hash + '\n');
+    console.log(`${path.relative(root, binaryPath(platform))}: from the build cache (${hash.slice(0, 12)})`);
+    continue;
+  }
   await build(platform, hash);
+  mkdirSync(path.dirname(kept(platform)), { recursive: true });
+  copyFileSync(binaryPath(platform), kept(platform));
 }
