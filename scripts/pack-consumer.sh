@@ -47,10 +47,30 @@ node_bin() { # ARCH VERSION -> path of bin/node
   fi
   echo "$into/bin/node"
 }
+# arm64 sysroots from Debian's multiarch packages (apt-get download, unpacked
+# here; nothing is installed on the host): one with libdevmapper, one without.
+arm64_sysroot() { # NAME PACKAGES... -> path
+  local into="$cache/arm64-sysroot-$1"; shift
+  if [ ! -e "$into/.complete" ]; then
+    rm -rf "$into" "$into.debs"; mkdir -p "$into" "$into.debs"
+    (cd "$into.debs" && apt-get download -qq "${@/%/:arm64}" 2>/dev/null)
+    for deb in "$into.debs"/*.deb; do dpkg-deb -x "$deb" "$into"; done
+    rm -rf "$into.debs"; touch "$into/.complete"
+  fi
+  echo "$into"
+}
+base_pkgs=(libc6 libstdc++6 libgcc-s1)
+sysroot_dm=$(arm64_sysroot libdevmapper "${base_pkgs[@]}" libdevmapper1.02.1 libselinux1 libudev1 libpcre2-8-0)
+sysroot_nodm=$(arm64_sysroot plain "${base_pkgs[@]}")
+
 versions_json="{"
 for v in $NODE_VERSIONS; do versions_json+="\"$v\": \"$(node_bin x64 "$v")\", "; done
 versions_json="${versions_json%, }}"
-echo "{ \"x64\": $versions_json, \"arm64\": { \"$ARM64_NODE_VERSION\": \"$(node_bin arm64 "$ARM64_NODE_VERSION")\" } }" > "$dir/node-binaries.json"
+cat > "$dir/node-binaries.json" <<JSON
+{ "x64": $versions_json,
+  "arm64": { "$ARM64_NODE_VERSION": "$(node_bin arm64 "$ARM64_NODE_VERSION")" },
+  "arm64Sysroots": { "libdevmapper": "$sysroot_dm", "plain": "$sysroot_nodm" } }
+JSON
 
 # npm with a PATH that has node and nothing to compile with.
 nocc="$dir/.path-without-compilers"
