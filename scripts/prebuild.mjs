@@ -90,18 +90,21 @@ async function build(platform, hash) {
 // unchanged sources (CI on the same machine) reuses them instead of compiling.
 const hash = sourcesHash();
 const kept = (platform) => path.join(os.homedir(), '.cache', 'devmapper-prebuilds', hash, `${platform.name}.node`);
-for (const platform of targets) {
+async function prebuild(platform) {
   if (ifStale && existsSync(binaryPath(platform)) && existsSync(stampPath(platform)) && readFileSync(stampPath(platform), 'utf8').trim() === hash) {
     console.log(`${path.relative(root, binaryPath(platform))}: up to date`);
-    continue;
+    return;
   }
   if (ifStale && existsSync(kept(platform))) {
     copyFileSync(kept(platform), binaryPath(platform));
     writeFileSync(stampPath(platform), hash + '\n');
     console.log(`${path.relative(root, binaryPath(platform))}: from the build cache (${hash.slice(0, 12)})`);
-    continue;
+    return;
   }
   await build(platform, hash);
   mkdirSync(path.dirname(kept(platform)), { recursive: true });
   copyFileSync(binaryPath(platform), kept(platform));
 }
+// Two platforms at a time: most of a cold build is zig compiling its libc++
+// and libc for a target, one process per file.
+await pool(targets.map((p) => () => prebuild(p)), 2);
