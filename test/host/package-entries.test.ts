@@ -27,9 +27,12 @@ async function runModule<T>(code: string): Promise<T> {
 const TEST_HOOKS = ['CRASH_POINTS', 'CRASH_POINT_ENV', 'SimulatedCrash', 'setCrashPointHandler'];
 
 describe('package entry points', () => {
-  it('package.json exports devmapper/testing with types and an ES module', async () => {
-    const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; import: string }> };
-    expect(pkg.exports['./testing']).toMatchObject({ types: './dist/testing.d.ts', import: './dist/testing.js' });
+  it('package.json exports devmapper/testing with types, an ES module and CommonJS', async () => {
+    const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(pkg.exports['./testing']).toEqual({
+      import: { types: './dist/testing.d.ts', default: './dist/testing.js' },
+      require: { types: './cjs/testing.d.ts', default: './cjs/testing.js' },
+    });
   });
 
   it('the root has no test hooks; devmapper/testing has them and the simulated pool', async () => {

@@ -58,7 +58,7 @@ _devmapper`;
 
 describe('bash completion', () => {
   it('completes commands, subcommands and aliases by prefix', async () => {
-    expect(await bash('devmapper', '')).toEqual(['pool', 'snapshot', 'snapshots', 'serve', 'completion']);
+    expect(await bash('devmapper', '')).toEqual(['pool', 'snapshot', 'snapshots', 'serve', 'containerd-config', 'completion']);
     expect(await bash('devmapper', 'sn')).toEqual(['snapshot', 'snapshots']);
     expect(await bash('devmapper', 'pool', '')).toEqual(['create', 'create-lvm', 'ls', 'list', 'status', 'resize', 'destroy', 'watch']);
     expect(await bash('devmapper', 'snapshots', 'p')).toEqual(['prepare']);
@@ -85,7 +85,7 @@ describe('bash completion', () => {
 
 describe('zsh completion', () => {
   it('offers the same commands, options and values', async () => {
-    expect(await zsh('devmapper', '')).toEqual(['pool', 'snapshot', 'snapshots', 'serve', 'completion']);
+    expect(await zsh('devmapper', '')).toEqual(['pool', 'snapshot', 'snapshots', 'serve', 'containerd-config', 'completion']);
     expect(await zsh('devmapper', 'snapshot', '')).toContain('tree');
     expect(await zsh('devmapper', 'pool', 'create', '--')).toContain('--storage-opt');
     expect(await zsh('devmapper', 'pool', 'watch', '--until', '')).toContain('needsCheck');
