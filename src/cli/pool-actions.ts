@@ -471,8 +471,10 @@ async function kernelPools(): Promise<Array<Omit<ListedPool, 'roots'>>> {
     const row = rows[0];
     if (rows.length !== 1 || row?.targetType !== THIN_POOL_TARGET) continue;
     const params = parseThinPoolParams(row.params);
-    const statusRow = (await dm.status(entry.name, { noFlush: true }))[0];
-    const s = parseThinPoolStatus(statusRow?.params ?? '', { dataBlockSizeBytes: params.dataBlockSize * 512, features: params.features });
+    // A pool removed since the list was read is skipped, as one that was never there.
+    const statusRow = (await dm.status(entry.name, { noFlush: true }).catch(() => []))[0];
+    if (!statusRow) continue;
+    const s = parseThinPoolStatus(statusRow.params, { dataBlockSizeBytes: params.dataBlockSize * 512, features: params.features });
     const backing = await loopBackingFile(params.dataDevice);
     pools.push({
       name: entry.name,
