@@ -6,7 +6,7 @@
  * Watch streams each change, read every `pollIntervalMs` while someone
  * watches and at once after {@link HealthService.refresh}.
  */
-import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
+import { status as Status, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   HealthService as HealthServiceDefinition,
@@ -39,7 +39,7 @@ export interface HealthServiceOptions {
 export const HEALTH_SERVICES: readonly string[] = ['', SNAPSHOTS_SERVICE];
 
 /** The health service's generated definition, for grpc.Server.addService. */
-export const HEALTH_SERVICE_DEFINITION = HealthServiceDefinition;
+export const HEALTH_SERVICE_DEFINITION: ServiceDefinition = HealthServiceDefinition;
 
 /** The Health service's state and handlers. */
 export class HealthService {
@@ -112,8 +112,8 @@ export class HealthService {
   }
 
   /** The handlers, for grpc.Server.addService with {@link HEALTH_SERVICE_DEFINITION}. */
-  implementation(): HealthServer {
-    return {
+  implementation(): UntypedServiceImplementation {
+    const handlers: HealthServer = {
       check: (call, callback) => {
         if (!HEALTH_SERVICES.includes(call.request.service)) {
           callback({ code: Status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
@@ -148,5 +148,6 @@ export class HealthService {
         );
       },
     };
+    return handlers as unknown as UntypedServiceImplementation;
   }
 }

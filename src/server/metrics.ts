@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of a served snapshotter, in a registry of their own
  * (never prom-client's global one, so that embedding programs keep theirs):
- * the snapshotter's figures ({@link Snapshotter.metrics}, read at each
+ * the snapshotter's figures ({@link devmapper!Snapshotter.metrics}, read at each
  * scrape), per-RPC latency and errors, and pool watcher events.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { CallOutcome } from './service.js';
 
-/** Where the figures come from: a {@link Snapshotter}, or a stand-in in tests. */
+/** Where the figures come from: a {@link devmapper!Snapshotter}, or a stand-in in tests. */
 export interface MetricsSource {
   /** The figures now. */
   metrics(): Promise<SnapshotterMetrics>;

@@ -41,7 +41,7 @@ let strictDefinition: typeof snapshots.SnapshotsService | undefined;
  * camel case (`prepare`, `list`); requests are decoded with strict UTF-8
  * (see strict-utf8.ts).
  */
-export function snapshotsServiceDefinition(): typeof snapshots.SnapshotsService {
+export function snapshotsServiceDefinition(): grpc.ServiceDefinition {
   if (!strictDefinition) {
     const definition: Record<string, unknown> = {};
     for (const [name, method] of Object.entries(snapshots.SnapshotsService)) {

@@ -5,6 +5,7 @@
  * format fails here.
  */
 import * as protoLoader from '@grpc/proto-loader';
+import type { SnapshotsService } from '../../../src/server/generated/containerd/services/snapshots/v1/snapshots.js';
 import { describe, expect, test } from 'vitest';
 import { PROTO_DIR, SNAPSHOTS_PROTO, snapshotsServiceDefinition } from '../../../src/server/index.js';
 
@@ -110,11 +111,12 @@ describe("the .proto matches containerd's", () => {
       cleanup: [p('Cleanup'), false, false],
     });
     // Commit answers google.protobuf.Empty: nothing on the wire.
-    expect(service.commit.responseSerialize({}).length).toBe(0);
+    expect(service.commit?.responseSerialize({}).length).toBe(0);
   });
 
   test('bytes on the wire are what containerd (Go protobuf) writes and reads', () => {
-    const service = snapshotsServiceDefinition();
+    // The server's definition, typed as the generated one it wraps.
+    const service = snapshotsServiceDefinition() as unknown as typeof SnapshotsService;
     // PrepareSnapshotRequest{snapshotter: "d", key: "k", parent: "p", labels: {"a": "b"}}
     const prepare = service.prepare.requestSerialize({ snapshotter: 'd', key: 'k', parent: 'p', labels: { a: 'b' } });
     expect(Buffer.from(prepare as Uint8Array).toString('hex')).toBe('0a0164' + '12016b' + '1a0170' + '2206' + '0a0161' + '120162');
