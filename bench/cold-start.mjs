@@ -59,6 +59,9 @@ function timeExit(argv, cwd = root) {
   });
 }
 
+// A serve that never accepts fails the bench instead of hanging it.
+const SERVE_TIMEOUT_MS = 300_000;
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function connects(socket) {
@@ -83,6 +86,10 @@ async function timeServeReady(argv, socket) {
   let ms;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`serve exited ${child.exitCode} before accepting: ${stderr}`);
+    if (performance.now() - t0 > SERVE_TIMEOUT_MS) {
+      child.kill('SIGKILL');
+      throw new Error(`serve did not accept within ${SERVE_TIMEOUT_MS / 1000} s: ${stderr}`);
+    }
     if (existsSync(socket) && (await connects(socket))) {
       ms = performance.now() - t0;
       break;
