@@ -6,7 +6,7 @@
  * files and the image's to its end; once everything is removed and
  * collected, no device, thin id or record is left.
  *
- * DEVMAPPER_GC_SECONDS (default 60) and DEVMAPPER_GC_CLIENTS (default 3)
+ * DEVMAPPER_GC_SECONDS (default 45) and DEVMAPPER_GC_CLIENTS (default 3)
  * size the run; CI uses the defaults, longer runs set them.
  */
 import { createHash } from 'node:crypto';
@@ -25,7 +25,7 @@ import { cleanup, requireDeviceMapper, tempDir, uniquePrefix } from './support/k
 import { checkConsistency, reportFigure } from './support/reliability.js';
 
 const MiB = 1024 * 1024;
-const SECONDS = Number(process.env.DEVMAPPER_GC_SECONDS ?? 60);
+const SECONDS = Number(process.env.DEVMAPPER_GC_SECONDS ?? 45);
 const CLIENTS = Number(process.env.DEVMAPPER_GC_CLIENTS ?? 3);
 const prefix = uniquePrefix('gc');
 const plugin = `dmt-gc-${process.pid}`;
