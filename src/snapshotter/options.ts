@@ -25,7 +25,7 @@ export interface SnapshotterOptions {
    * against `pool.name` when both are given.
    */
   poolName?: string;
-  /** How to open a pool by name; default {@link resolvePoolByName}. */
+  /** How to open a pool by name; default {@link devmapper!resolvePoolByName}. */
   resolvePool?: PoolResolver;
   /**
    * containerd `base_image_size`: the virtual size of every snapshot's

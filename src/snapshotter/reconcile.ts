@@ -12,7 +12,8 @@
  *   an open file descriptor): marked `removed` and left to a deferred
  *   removal, not a failure; cleanup() deletes it once the holder lets go;
  * - active and view snapshots: their device activated again (after a
- *   reboot) and resumed (after a crash between suspend and resume);
+ *   reboot), a pending deferred removal cancelled, and resumed (after a
+ *   crash between suspend and resume);
  * - committed snapshots and bases: resumed and deactivated;
  * - `growing` devices (an interrupted resize): the device and its
  *   filesystem grown to the recorded target, the size recorded;
@@ -75,7 +76,7 @@ export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport>
 
   for (const record of devices) {
     try {
-      await repair(core, record, inPool, report);
+      await core.claims.with(record.id, () => repair(core, record, inPool, report));
     } catch (error) {
       report.failed.push({ id: record.id, error });
     }
@@ -147,6 +148,8 @@ async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, re
   if (owner && owner.kind !== 'committed') {
     const wasActive = await device.isActive();
     if (!wasActive) await core.pool.activate(activation(record));
+    // A removal armed before a commit or remove whose record never landed: the snapshot still needs its device.
+    else if (await device.deferredRemovalPending()) await device.cancelDeferredRemoval();
     await device.resume();
     if (!wasActive && record.snapshot !== undefined) report.reactivated.push(record.snapshot);
     return;
@@ -154,6 +157,8 @@ async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, re
   if (await device.isActive()) {
     await device.resume();
     await device.deactivate({ deferred: true });
+    // Still held open: a child's create_snap must suspend it.
+    if (await device.isActive()) core.heldOrigins.add(record.id);
     report.deactivated.push(record.id);
   }
 }

@@ -6,9 +6,10 @@
  * kinds, commit only active snapshots, parents must be committed, remove
  * refuses parents, update changes labels only).
  */
+import { isDeviceMapperError } from '../dm/errors.js';
 import type { ThinPoolApi } from '../thin/types.js';
 import { baseSpec, ensureBase } from './base-device.js';
-import { deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
+import { activation, deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { crashPoint, isSimulatedCrash } from './crash-points.js';
 import { createDevice, destroyDevice, rollbackDevice } from './device-lifecycle.js';
 import { markRemoved, releaseDevice } from './device-release.js';
@@ -21,9 +22,12 @@ import {
 } from './errors.js';
 import { compileFilters } from './filters.js';
 import { getFormatter } from './formatters/index.js';
-import { validateKey, validateLabel, validateLabels } from './labels.js';
+import { checkLabelsSize, validateKey, validateLabel, validateLabels } from './labels.js';
+import { IdClaims } from './id-claims.js';
+import { registerCore } from './introspection.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
 import { Metastore } from './metastore.js';
+import { collectMetrics, type SnapshotterMetrics } from './metrics.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotterOptions } from './options.js';
 import { typedPoolError } from './pool-errors.js';
 import { PoolTransactions } from './pool-transactions.js';
@@ -74,6 +78,7 @@ export class Snapshotter implements AsyncDisposable {
   ) {
     this.core = core;
     this.reconcileReport = report;
+    registerCore(this, core);
   }
 
   /**
@@ -120,7 +125,8 @@ export class Snapshotter implements AsyncDisposable {
         store,
         pool,
         options: resolved,
-        busyIds: new Set(),
+        claims: new IdClaims(),
+        heldOrigins: new Set(),
         poolTx: new PoolTransactions(pool, transactionId, (error) => {
           if (snapshotter) snapshotter.unhealthy = error;
         }),
@@ -143,6 +149,18 @@ export class Snapshotter implements AsyncDisposable {
   /** The pool this snapshotter uses. */
   get pool(): ThinPoolApi {
     return this.core.pool;
+  }
+
+  /**
+   * The figures an operator watches: pool space, health and transaction id,
+   * snapshots by kind, devices pending removal or left over, udev counters.
+   * Reads only; works while the pool is unhealthy.
+   *
+   * @throws UnavailableError once closed.
+   */
+  async metrics(): Promise<SnapshotterMetrics> {
+    if (this.closing) throw new UnavailableError('the snapshotter is closed');
+    return collectMetrics(this.core, this.unhealthy);
   }
 
   // Tracks a running operation so close() can wait for it; refuses new ones once closing.
@@ -270,7 +288,7 @@ export class Snapshotter implements AsyncDisposable {
       if (!(await store.snapshot(key))) await rollbackDevice(this.core, device, true).catch(() => undefined);
       throw e;
     } finally {
-      this.core.busyIds.delete(device.id);
+      this.core.claims.release(device.id);
     }
   }
 
@@ -361,9 +379,12 @@ export class Snapshotter implements AsyncDisposable {
    * Commits the active snapshot `key` as `name` (keeping its size, and its
    * size label when it has one): flushes its device when
    * something holds it open (suspend, then resume: resuming before
-   * deactivating avoids containerd issue 4234's hang), stores its usage, deactivates the device, then
-   * renames the record. The committed snapshot takes `options.labels` (labels
-   * of the active snapshot are not inherited, as in containerd).
+   * deactivating avoids containerd issue 4234's hang), stores its usage,
+   * renames the record, then deactivates the device (deferred while it is
+   * held open). The record is durable before the device is let go, so a
+   * failed write or a crash leaves the active snapshot with its device. The
+   * committed snapshot takes `options.labels` (labels of the active snapshot
+   * are not inherited, as in containerd).
    *
    * @throws NotFoundError when `key` does not exist.
    * @throws FailedPreconditionError when `key` is not active.
@@ -390,8 +411,6 @@ export class Snapshotter implements AsyncDisposable {
         if (held) await device.resume();
         crashPoint('commit:after-resume');
         const { mappedBytes } = await device.status();
-        await device.deactivate({ deferred: true });
-        crashPoint('commit:after-deactivate');
         const now = new Date().toISOString();
         const committed: SnapshotRecord = {
           ...record,
@@ -403,22 +422,26 @@ export class Snapshotter implements AsyncDisposable {
           mappedBytes,
           usage: { size: Math.max(0, mappedBytes - record.inheritedBytes), inodes: 0 },
         };
-        try {
-          await store.transaction(async (tx) => {
-            tx.del(keys.snapshot(key));
-            tx.put(keys.snapshot(name), committed);
-            if (record.parent !== undefined) {
-              tx.del(keys.child(record.parent, key));
-              tx.put(keys.child(record.parent, name), true);
-            }
-            tx.put(keys.device(deviceRec.id), { ...deviceRec, snapshot: name } satisfies DeviceRecord);
-          });
-        } catch (e) {
-          // Still active: give it its device back.
-          await this.core.pool.activate({ id: deviceRec.id, name: deviceRec.name, sizeBytes: deviceRec.sizeBytes }).catch(() => undefined);
-          throw e;
-        }
+        await store.transaction(async (tx) => {
+          tx.del(keys.snapshot(key));
+          tx.put(keys.snapshot(name), committed);
+          if (record.parent !== undefined) {
+            tx.del(keys.child(record.parent, key));
+            tx.put(keys.child(record.parent, name), true);
+          }
+          tx.put(keys.device(deviceRec.id), { ...deviceRec, snapshot: name } satisfies DeviceRecord);
+        });
         crashPoint('commit:after-record');
+        // Committed: the device is only needed again as a child's origin. A
+        // failure here leaves it active, which the next open (reconcile) undoes.
+        try {
+          await device.deactivate({ deferred: true });
+          if (held) this.core.heldOrigins.add(deviceRec.id);
+        } catch (e) {
+          if (isSimulatedCrash(e)) throw e;
+          if (held || (await device.isActive().catch(() => true))) this.core.heldOrigins.add(deviceRec.id);
+        }
+        crashPoint('commit:after-deactivate');
       });
     });
   }
@@ -436,7 +459,8 @@ export class Snapshotter implements AsyncDisposable {
    * record is gone is retried by cleanup() and at the next open.
    *
    * @throws NotFoundError when `key` does not exist.
-   * @throws FailedPreconditionError when it has children.
+   * @throws FailedPreconditionError when it has children, or when its device cannot be
+   *   deactivated (EPERM, EINVAL, ENOMEM...: the DeviceMapperError is the `cause`); the snapshot stays.
    */
   remove(key: string): Promise<void> {
     return this.run(async () => {
@@ -446,44 +470,66 @@ export class Snapshotter implements AsyncDisposable {
         // Both reads at once: each is a round trip to the database's threads.
         const [record, hasChildren] = await Promise.all([this.record(key), store.hasChildren(key)]);
         if (hasChildren) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
-        const deviceRec = await this.deviceRecord(record);
-        const dropRecord = (state: 'removing' | 'removed') =>
-          store.transaction(async (tx) => {
-            tx.del(keys.snapshot(key));
-            if (record.parent !== undefined) tx.del(keys.child(record.parent, key));
-            const { snapshot: _owner, ...rest } = deviceRec;
-            tx.put(keys.device(deviceRec.id), { ...rest, state } satisfies DeviceRecord);
-          });
-        if (this.core.options.asyncRemove) {
-          await dropRecord('removed');
-          crashPoint('remove:after-mark-removed');
-          return;
-        }
-        let marked = false;
-        const released = await releaseDevice(
-          this.core,
-          deviceRec,
-          async () => {
-            await dropRecord('removed');
-            marked = true;
-          },
-          { afterMark: 'remove:after-mark-busy', afterDefer: 'remove:after-defer' },
-        ).catch((e: unknown) => {
-          // Once the record is gone the snapshot is removed; cleanup() retries the deferred removal.
-          if (!marked || isSimulatedCrash(e)) throw e;
-          return false;
-        });
-        // Still held open: the kernel removes the device on its last close, cleanup() deletes the id.
-        if (!released) return;
-        crashPoint('remove:after-deactivate');
-        await dropRecord('removing');
-        crashPoint('remove:after-record');
-        await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove', { released: true }).catch((e: unknown) => {
-          if (isSimulatedCrash(e)) throw e;
-          // The snapshot is gone; cleanup() or the next open deletes the device.
-        });
+        // The claim keeps cleanup() off the device while its record passes through `removing`/`removed`.
+        await this.core.claims.with(record.deviceId, () => this.removeLocked(key, record));
       });
     });
+  }
+
+  private async removeLocked(key: string, record: SnapshotRecord): Promise<void> {
+    const { store } = this.core;
+    const deviceRec = await this.deviceRecord(record);
+    const dropRecord = (state: 'removing' | 'removed') =>
+      store.transaction(async (tx) => {
+        tx.del(keys.snapshot(key));
+        if (record.parent !== undefined) tx.del(keys.child(record.parent, key));
+        const { snapshot: _owner, ...rest } = deviceRec;
+        tx.put(keys.device(deviceRec.id), { ...rest, state } satisfies DeviceRecord);
+      });
+    if (this.core.options.asyncRemove) {
+      await dropRecord('removed');
+      crashPoint('remove:after-mark-removed');
+      return;
+    }
+    let marked = false;
+    const released = await releaseDevice(
+      this.core,
+      deviceRec,
+      async () => {
+        await dropRecord('removed');
+        marked = true;
+      },
+      { afterMark: 'remove:after-mark-busy', afterDefer: 'remove:after-defer' },
+    ).catch(async (e: unknown) => {
+      // Once the record is gone the snapshot is removed; cleanup() retries the deferred removal.
+      if (isSimulatedCrash(e)) throw e;
+      if (marked) return false;
+      throw await this.deviceFailure(key, e);
+    });
+    // Still held open: the kernel removes the device on its last close, cleanup() deletes the id.
+    if (!released) return;
+    crashPoint('remove:after-deactivate');
+    try {
+      await dropRecord('removing');
+    } catch (e) {
+      // The snapshot stays: an active one or a view gets its device back.
+      if (record.kind !== 'committed') await this.core.pool.activate(activation(deviceRec)).catch(() => undefined);
+      throw e;
+    }
+    crashPoint('remove:after-record');
+    await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove', { released: true }).catch((e: unknown) => {
+      if (isSimulatedCrash(e)) throw e;
+      // The snapshot is gone; cleanup() or the next open deletes the device.
+    });
+  }
+
+  // A device that cannot be let go keeps its snapshot: FailedPrecondition, as
+  // containerd's devmapper answers, so that its garbage collector carries on
+  // with other snapshots (pool health and space failures keep their own type).
+  private async deviceFailure(key: string, e: unknown): Promise<unknown> {
+    const typed = await typedPoolError(e, this.core.pool);
+    if (!isDeviceMapperError(typed)) return typed;
+    return new FailedPreconditionError(`snapshot ${JSON.stringify(key)}: its device cannot be released: ${typed.message}`, { cause: typed });
   }
 
   /**
@@ -534,6 +580,7 @@ export class Snapshotter implements AsyncDisposable {
           if (value === '') delete labels[labelKey];
           else Object.defineProperty(labels, labelKey, { value, enumerable: true, writable: true, configurable: true });
         }
+        checkLabelsSize(labels);
         const updated: SnapshotRecord = { ...record, labels, updated: new Date().toISOString() };
         await this.core.store.transaction(async (tx) => {
           tx.put(keys.snapshot(name), updated);
@@ -600,26 +647,35 @@ export class Snapshotter implements AsyncDisposable {
       this.cleanupLock.run(async () => {
         const failures: unknown[] = [];
         await this.retireStaleBases();
-        for (const device of await this.core.store.devices()) {
-          const leftover = device.state === 'removed' || device.state === 'removing' || device.state === 'creating';
-          if (!leftover || this.core.busyIds.has(device.id)) continue;
+        // The list only names candidates: each is claimed and read again before anything is done to it.
+        for (const listed of await this.core.store.devices()) {
+          if (!isLeftover(listed) || !this.core.claims.tryClaim(listed.id)) continue;
           try {
-            const released = await releaseDevice(this.core, device, () => markRemoved(this.core, device), {
-              afterDefer: 'cleanup:after-defer',
-              skipIfPending: true,
-            });
-            // Still held open: the kernel removes it on the last close; a later call deletes the id.
-            if (!released) continue;
-            crashPoint('cleanup:after-deactivate');
-            await destroyDevice(this.core, device, 'cleanup', { released: true });
+            await this.cleanupDevice(listed.id);
           } catch (e) {
             if (isSimulatedCrash(e)) throw e;
             failures.push(await typedPoolError(e, this.core.pool));
+          } finally {
+            this.core.claims.release(listed.id);
           }
         }
         if (failures.length > 0) throw new AggregateError(failures, `cleanup: ${failures.length} device(s) could not be deleted`);
       }),
     );
+  }
+
+  // Deletes the device of thin id `id` if its record, read now under the id's claim, is a leftover.
+  private async cleanupDevice(id: number): Promise<void> {
+    const device = await this.core.store.device(id);
+    if (!device || !isLeftover(device)) return;
+    const released = await releaseDevice(this.core, device, () => markRemoved(this.core, device), {
+      afterDefer: 'cleanup:after-defer',
+      skipIfPending: true,
+    });
+    // Still held open: the kernel removes it on the last close; a later call deletes the id.
+    if (!released) return;
+    crashPoint('cleanup:after-deactivate');
+    await destroyDevice(this.core, device, 'cleanup', { released: true });
   }
 
   // Bases made for other options (size, filesystem, mkfs arguments) are not
@@ -630,10 +686,12 @@ export class Snapshotter implements AsyncDisposable {
     await this.baseLock.run(async () => {
       for (const base of await store.bases()) {
         if (base.spec === spec) continue;
-        const device = await store.device(base.deviceId);
-        await store.transaction(async (tx) => {
-          tx.del(keys.base(base.spec));
-          if (device) tx.put(keys.device(device.id), { ...device, state: 'removing' } satisfies DeviceRecord);
+        await this.core.claims.with(base.deviceId, async () => {
+          const device = await store.device(base.deviceId);
+          await store.transaction(async (tx) => {
+            tx.del(keys.base(base.spec));
+            if (device) tx.put(keys.device(device.id), { ...device, state: 'removing' } satisfies DeviceRecord);
+          });
         });
       }
     });
@@ -657,6 +715,11 @@ export class Snapshotter implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+// Devices whose owner is gone, or that never got one: cleanup() deletes them.
+function isLeftover(device: DeviceRecord): boolean {
+  return device.state === 'removed' || device.state === 'removing' || device.state === 'creating';
 }
 
 // update() reads labels from a caller's Info: accept only string values, check them when used.
