@@ -16,7 +16,9 @@ function fail(message: string): never {
 }
 
 /**
- * Every snapshot has its ready device record and its thin id in the pool;
+ * Every snapshot has its ready device record (or, for an active one whose
+ * resize failed partway, a growing one) and its thin id in the pool; its
+ * active device has the recorded size;
  * no two share an id; an active snapshot or view has its device active
  * (no removal pending) where mounts() points; stat and walk agree with the
  * records; committed data is unchanged; the free list holds no id in use;
@@ -31,7 +33,9 @@ export async function checkInvariants(s: Snapshotter, pool: SimulatedThinPool, c
   const owners = new Map<number, string>();
   for (const [key, record] of store.snapshots) {
     const device = devices.get(record.deviceId);
-    if (!device || device.state !== 'ready' || device.snapshot !== key) {
+    // An active snapshot may be mid-resize (a grow that failed waits for the next resize or open).
+    const growing = device?.state === 'growing' && record.kind === 'active';
+    if (!device || (device.state !== 'ready' && !growing) || device.snapshot !== key) {
       fail(`snapshot ${key} names thin id ${record.deviceId}, whose record is ${JSON.stringify(device)}`);
     }
     if (!thinIds.has(record.deviceId)) fail(`snapshot ${key}: thin id ${record.deviceId} is not in the pool`);
@@ -46,6 +50,10 @@ export async function checkInvariants(s: Snapshotter, pool: SimulatedThinPool, c
       }
       const [mount] = await s.mounts(key);
       if (mount?.source !== `/dev/mapper/${name}`) fail(`mounts(${key}) gives ${mount?.source}`);
+      // The device is at least the recorded size (larger only while a resize is unfinished).
+      if (active.sizeBytes < record.sizeBytes || (!growing && active.sizeBytes !== record.sizeBytes)) {
+        fail(`${record.kind} snapshot ${key}: device ${name} has ${active.sizeBytes} bytes, the record ${record.sizeBytes}`);
+      }
     } else {
       const data = committed.get(key);
       if (data && data.id === record.deviceId && pool.contentDigest(record.deviceId) !== data.digest) {

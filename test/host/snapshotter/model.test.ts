@@ -1,7 +1,7 @@
 /**
  * Model-based concurrency test: sequences of steps, each a batch of client
  * calls run at once (prepare, view, commit, remove, cleanup, update, stat,
- * walk, usage, mounts, writes to active snapshots, holders opening and
+ * walk, usage, mounts, resize, sized prepares and views, writes to active snapshots, holders opening and
  * closing devices), or a crash at a chosen crash point, or a reopen (with or
  * without asyncRemove, after a reboot or not), against SimulatedThinPool
  * with random latency in every call so that the calls interleave
@@ -20,7 +20,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, expect, test } from 'vitest';
 import { isDeviceMapperError } from '../../../src/dm/errors.js';
-import { Snapshotter, isSnapshotterError } from '../../../src/snapshotter/index.js';
+import { MAX_SIZE_LABEL, Snapshotter, isSnapshotterError } from '../../../src/snapshotter/index.js';
 import {
   InjectedWriteError,
   SimulatedCrash,
@@ -40,7 +40,8 @@ const ANY_KEY = [...ACTIVE_KEYS, ...NAMES];
 const EXPECTED_CODES = new Set(['NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'INVALID_ARGUMENT']);
 
 type Op =
-  | { t: 'prepare' | 'view'; key: string; parent: string | undefined }
+  | { t: 'prepare' | 'view'; key: string; parent: string | undefined; size?: number | undefined }
+  | { t: 'resize'; key: string; size: number }
   | { t: 'commit'; name: string; key: string }
   | { t: 'remove' | 'stat' | 'usage' | 'mounts' | 'write' | 'hold'; key: string }
   | { t: 'update'; key: string; value: string }
@@ -61,6 +62,11 @@ interface Real {
 
 const counts = { sequences: 0, steps: 0, calls: 0, crashes: 0, poolFaults: 0, writeFaults: 0 };
 
+/** The max-size label for a size, or none. */
+function sizeLabel(size: number | undefined): Record<string, string> {
+  return size === undefined ? {} : { [MAX_SIZE_LABEL]: String(size) };
+}
+
 function nameOf(source: string | undefined): string {
   return (source ?? '').replace('/dev/mapper/', '');
 }
@@ -73,10 +79,13 @@ async function call(r: Real, op: Op): Promise<void> {
   const { s, pool } = r;
   switch (op.t) {
     case 'prepare':
-      await s.prepare(op.key, op.parent, { labels: { step: String(counts.steps) } });
+      await s.prepare(op.key, op.parent, { labels: { step: String(counts.steps), ...sizeLabel(op.size) } });
       return;
     case 'view':
-      await s.view(op.key, op.parent);
+      await s.view(op.key, op.parent, { labels: sizeLabel(op.size) });
+      return;
+    case 'resize':
+      await s.resize(op.key, op.size);
       return;
     case 'commit':
       await s.commit(op.name, op.key);
@@ -230,7 +239,7 @@ class Crash implements fc.AsyncCommand<object, Real> {
   }
 }
 
-const FAULT_OPS = ['activate', 'deactivate', 'createSnapshot', 'deleteThin', 'suspend', 'resume', 'deviceStatus', 'isOpen', 'deferredRemovalPending'] as const;
+const FAULT_OPS = ['activate', 'deactivate', 'createSnapshot', 'deleteThin', 'suspend', 'resume', 'deviceStatus', 'isOpen', 'deferredRemovalPending', 'grow'] as const;
 
 class Faulty implements fc.AsyncCommand<object, Real> {
   constructor(
@@ -303,9 +312,14 @@ class Reopen implements fc.AsyncCommand<object, Real> {
 const activeKey = fc.constantFrom(...ACTIVE_KEYS);
 const anyKey = fc.constantFrom(...ANY_KEY);
 const parent = fc.option(fc.constantFrom(...NAMES), { nil: undefined });
+// Sizes around the 64 MiB base: equal, larger, and (for a larger parent) smaller, refused.
+const MiB = 1024 * 1024;
+const size = fc.constantFrom(64 * MiB, 96 * MiB, 128 * MiB);
+const maybeSize = fc.option(size, { nil: undefined, freq: 3 });
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('prepare' as const), key: activeKey, parent }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('view' as const), key: activeKey, parent }) },
+  { weight: 4, arbitrary: fc.record({ t: fc.constant('prepare' as const), key: activeKey, parent, size: maybeSize }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('view' as const), key: activeKey, parent, size: maybeSize }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('resize' as const), key: anyKey, size }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('commit' as const), name: fc.constantFrom(...NAMES), key: activeKey }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('remove' as const), key: anyKey }) },
   { weight: 2, arbitrary: fc.constant({ t: 'cleanup' as const }) },
