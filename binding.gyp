@@ -10,6 +10,7 @@
         "native/dm_task.cc",
         "native/errors.cc",
         "native/js_args.cc",
+        "native/libdm.cc",
         "native/loop.cc",
         "native/wait_event.cc"
       ],
@@ -23,16 +24,17 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags": ["-fvisibility=hidden"],
       "cflags_cc": [
         "-std=c++17",
         "-fexceptions",
+        "-fvisibility=hidden",
+        "-fvisibility-inlines-hidden",
         "-Wall",
         "-Wextra",
         "<!@(pkg-config --cflags devmapper)"
       ],
-      "libraries": [
-        "<!@(pkg-config --libs devmapper)"
-      ]
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `host` runs anywhere; `vm` needs a real device-mapper and runs
-// inside the test VM (scripts/vm.sh), never on a host without one.
+// Three projects: `host` runs anywhere; `package` tests what ships (the
+// prebuilt binaries and the packed tarballs installed by
+// scripts/pack-consumer.sh) on the host; `vm` needs a real device-mapper and
+// runs inside the test VM (scripts/vm.sh), never on a host without one.
 export default defineConfig({
   test: {
     projects: [
@@ -10,6 +12,13 @@ export default defineConfig({
           name: 'host',
           include: ['test/host/**/*.test.ts'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          testTimeout: 120_000,
         },
       },
       {

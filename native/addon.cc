@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "exports.h"
+#include "libdm.h"
 
 namespace {
 
@@ -10,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dmaddon::RegisterWaitEvent(env, exports);
   dmaddon::RegisterLoop(env, exports);
   dmaddon::RegisterBlockdev(env, exports);
+  dmaddon::RegisterLibdm(env, exports);
   return exports;
 }
 

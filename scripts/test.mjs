@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Runs every test: the host project here, then the `vm` project inside the
+// Runs every test: the host project here; the package project (the prebuilt
+// binaries and the packed tarballs installed by scripts/pack-consumer.sh, on
+// each Node version and arm64 under qemu); then the `vm` project inside the
 // test VM twice (without and with udevd), and prints how many ran where.
 // A guest that does not boot, or runs no test, fails the run.
 import { spawnSync } from 'node:child_process';
@@ -12,7 +14,7 @@ const out = path.join(root, '.vitest-results');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-const only = process.argv.slice(2); // e.g. `npm test -- host` or `npm test -- vm`
+const only = process.argv.slice(2); // e.g. `npm test -- host`, `npm test -- package` or `npm test -- vm`
 const wanted = (part) => only.length === 0 || only.includes(part);
 
 function vitestArgs(project, resultFile, extra = []) {
@@ -35,11 +37,17 @@ if (wanted('host')) {
   const r = spawnSync('npx', vitestArgs('host', file), { cwd: root, stdio: 'inherit' });
   runs.push(counts('host', file, r.status));
 }
-// The guest has no network: pack the package and install it into a consumer
-// project here, so the in-VM consumer test can run it.
-if (wanted('vm')) {
+// The guest has no network: build the four binaries (when their sources
+// changed), pack the packages and install them into consumer projects here,
+// for the package tests and the in-VM consumer test.
+if (wanted('package') || wanted('vm')) {
   const r = spawnSync('bash', [path.join(root, 'scripts/pack-consumer.sh')], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) runs.push({ label: 'pack-consumer', passed: 0, failed: 1, note: `scripts/pack-consumer.sh exit ${r.status}` });
+}
+if (wanted('package')) {
+  const file = path.join(out, 'package-tests.json');
+  const r = spawnSync('npx', vitestArgs('package', file), { cwd: root, stdio: 'inherit' });
+  runs.push(counts('package', file, r.status));
 }
 
 // Every in-VM test runs without udevd; the files whose code talks to udev

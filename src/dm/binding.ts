@@ -20,7 +20,13 @@ export function loadBinding(op: string, device?: string): NativeBinding {
   }
 }
 
-/** Runs one addon call, converting a rejection with {@link fromNative}, and counts it (counters.ts). */
+/**
+ * Runs one addon call, converting a rejection with {@link fromNative}, and
+ * counts it (counters.ts).
+ *
+ * @throws DeviceMapperError code 'ENOLIBDM' when the call needs libdevmapper
+ * and it is not installed (the message names the package to install).
+ */
 export async function callNative<T>(op: string, device: string | undefined, run: (b: NativeBinding) => Promise<T>): Promise<T> {
   const b = loadBinding(op, device);
   const started = performance.now();
@@ -31,6 +37,14 @@ export async function callNative<T>(op: string, device: string | undefined, run:
   } catch (e) {
     const error = fromNative(e, op, device);
     countCall(op, (performance.now() - started) / 1000, error.code);
+    // The addon reports ELIBACC only from its libdevmapper loader.
+    if (error.code === 'ELIBACC') {
+      const lib = b.libdevmapper();
+      if (!lib.loaded) {
+        const options = { code: 'ENOLIBDM', errno: error.errno, op, cause: e };
+        throw new DeviceMapperError(`${op}: ${lib.error ?? 'libdevmapper did not load'}`, device === undefined ? options : { ...options, device });
+      }
+    }
     throw error;
   }
 }

@@ -4,7 +4,7 @@
  * fails with code 'EINVAL' on any host; every addon rejection becomes a
  * {@link DeviceMapperError}.
  */
-import { DeviceMapperError, describeValue, fromNative, invalid } from './errors.js';
+import { DeviceMapperError, describeValue, errnoOf, fromNative, invalid } from './errors.js';
 import { validateDeviceName, validateUuid } from './names.js';
 import { callNative, loadBinding } from './binding.js';
 import type { NativeBinding, NativeInfo, NativeUdevOptions } from './native.js';
@@ -208,6 +208,21 @@ export function devicePath(name: string): string {
 /** The libdevmapper and kernel driver versions, e.g. `{ library: '1.02.185 (2022-05-18)', driver: '4.47.0' }`. */
 export async function version(): Promise<VersionInfo> {
   return callNative('version', undefined, (b) => b.version());
+}
+
+/**
+ * The installed libdevmapper's version, e.g. '1.02.185 (2022-05-18)', without
+ * a kernel call: a cheap check that the addon and libdevmapper load here.
+ *
+ * @throws DeviceMapperError code 'ENOLIBDM' when libdevmapper is not
+ * installed (the message names the package to install), 'ELIBACC' when the addon does not load.
+ */
+export function libraryVersion(): string {
+  const lib = loadBinding('libraryVersion').libdevmapper();
+  if (!lib.loaded || lib.version === undefined) {
+    throw new DeviceMapperError(`libraryVersion: ${lib.error ?? 'libdevmapper did not load'}`, { code: 'ENOLIBDM', errno: errnoOf('ELIBACC'), op: 'libraryVersion' });
+  }
+  return lib.version;
 }
 
 /** Whether udev synchronisation is compiled in and udevd is running now. */
@@ -433,6 +448,8 @@ export const DeviceMapper = Object.freeze({
   devicePath,
   /** The libdevmapper and kernel driver versions. */
   version,
+  /** The installed libdevmapper's version, without a kernel call. */
+  libraryVersion,
   /** Whether udev synchronisation is compiled in and udevd is running. */
   udevSyncSupported,
   /** Every device-mapper device. */

@@ -22,6 +22,7 @@ export type DeviceMapperErrorCode =
   | 'EIO'
   | 'ECANCELED'
   | 'ELIBACC'
+  | 'ENOLIBDM'
   | 'UNKNOWN';
 
 /** What a {@link DeviceMapperError} is made from. */
@@ -50,7 +51,9 @@ export function errnoOf(code: string): number {
 /**
  * An error from the device-mapper layer: a rejected input (code 'EINVAL',
  * thrown before any ioctl), a kernel or libdevmapper failure (the errno name
- * the kernel gave) or a cancelled wait ('ECANCELED').
+ * the kernel gave), a cancelled wait ('ECANCELED'), an addon that does not
+ * load ('ELIBACC') or a kernel call on a machine without libdevmapper
+ * ('ENOLIBDM': the message names the package to install).
  */
 export class DeviceMapperError extends Error {
   /** The errno name, e.g. 'EBUSY', 'ENXIO', 'EEXIST', 'ENODATA', 'EINVAL', 'ENOSPC'. */

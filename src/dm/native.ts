@@ -12,6 +12,7 @@
  * (the lines libdevmapper logged during the call).
  */
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -139,23 +140,60 @@ export interface NativeBinding {
   blockSize(devicePath: string): Promise<number>;
   /** BLKDISCARD of [offsetBytes, offsetBytes + lengthBytes). */
   blockDiscard(devicePath: string, offsetBytes: number, lengthBytes: number): Promise<void>;
+
+  /**
+   * Loads libdevmapper (once; sync): whether it loaded and its version (e.g.
+   * '1.02.185 (2022-05-18)'), or else why not and what to install. No kernel call.
+   */
+  libdevmapper(): { loaded: boolean; version?: string; error?: string };
 }
 
 let loaded: NativeBinding | undefined;
 
-/** Loads the addon once: a prebuilt binary from prebuilds/, else build/Release. */
+/** The platforms a prebuilt addon is published for, as `linux-<arch>-<libc>`. */
+export const PREBUILT_PLATFORMS = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl'] as const;
+
+/** This process's platform in the names of {@link PREBUILT_PLATFORMS}, e.g. 'linux-x64-musl'. */
+export function currentPlatform(): string {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
+  // The report's header names the glibc the process runs on; none means musl.
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  return `linux-${process.arch}-${header?.glibcVersionRuntime === undefined ? 'musl' : 'gnu'}`;
+}
+
+/**
+ * Loads the addon once: a local build (build/Release, made by `npm run
+ * build:native`) when there is one, else the prebuilt binary of this
+ * platform's package (`@devmapper/linux-x64-gnu` and the like, installed as
+ * an optional dependency). libdevmapper itself is loaded on the first kernel call.
+ */
 export function native(): NativeBinding {
   if (loaded) return loaded;
   const require = createRequire(import.meta.url);
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  try {
-    const load = require('node-gyp-build') as (dir: string) => NativeBinding;
-    loaded = load(root);
-  } catch (cause) {
+  const local = path.join(root, 'build', 'Release', 'devmapper.node');
+  if (existsSync(local)) {
+    loaded = require(local) as NativeBinding;
+    return loaded;
+  }
+  const platform = currentPlatform();
+  const pkg = `@devmapper/${platform}`;
+  if (!(PREBUILT_PLATFORMS as readonly string[]).includes(platform)) {
     throw new Error(
-      'devmapper: the native addon did not load. Install libdevmapper (Debian: libdevmapper1.02.1) ' +
-        'or build from source with libdevmapper-dev, pkg-config, python3, make and g++ present ' +
-        `(npm rebuild devmapper). Cause: ${(cause as Error).message}`,
+      `devmapper: no prebuilt addon for ${platform} (published for ${PREBUILT_PLATFORMS.join(', ')}). ` +
+        'Build it from source in the installed package: cd node_modules/devmapper && npx node-gyp rebuild ' +
+        '(needs python3, make, a C++17 compiler, pkg-config and the libdevmapper headers).',
+    );
+  }
+  try {
+    loaded = require(pkg) as NativeBinding;
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && (cause as Error).message.includes(pkg);
+    throw new Error(
+      missing
+        ? `devmapper: the prebuilt addon for ${platform} is missing: the optional dependency ${pkg} was not installed. ` +
+            'Reinstall without --omit=optional / --no-optional (and on a lockfile made on another platform, run npm install here).'
+        : `devmapper: the prebuilt addon ${pkg} did not load: ${(cause as Error).message}`,
       { cause },
     );
   }

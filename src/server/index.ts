@@ -9,7 +9,7 @@
  * await serving.wait(); // until SIGTERM or SIGINT
  * ```
  *
- * @module
+ * @module devmapper/server
  */
 export { serve, Serving, SnapshotsServer, poolHealth, DEFAULT_SOCKET_MODE, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServeOptions, type SnapshotsServerOptions } from './server.js';
 export { ServerMetrics, RPC_DURATION_BUCKETS, type MetricsSource, type ServerMetricsOptions } from './metrics.js';

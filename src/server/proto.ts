@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as snapshots from './generated/containerd/services/snapshots/v1/snapshots.js';
 import type { Mount } from './generated/containerd/types/mount.js';
 import type { Timestamp } from './generated/google/protobuf/timestamp.js';
+import { decodeStrict } from './strict-utf8.js';
 
 /** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto');
@@ -33,9 +34,23 @@ export type TimestampMessage = Timestamp;
 /** containerd.services.snapshots.v1.Info. */
 export type InfoMessage = snapshots.Info;
 
-/** The Snapshots service definition (generated), its handlers named in lower camel case (`prepare`, `list`). */
+let strictDefinition: typeof snapshots.SnapshotsService | undefined;
+
+/**
+ * The Snapshots service definition (generated), its handlers named in lower
+ * camel case (`prepare`, `list`); requests are decoded with strict UTF-8
+ * (see strict-utf8.ts).
+ */
 export function snapshotsServiceDefinition(): typeof snapshots.SnapshotsService {
-  return snapshots.SnapshotsService;
+  if (!strictDefinition) {
+    const definition: Record<string, unknown> = {};
+    for (const [name, method] of Object.entries(snapshots.SnapshotsService)) {
+      const request = REQUESTS[name as keyof typeof snapshots.SnapshotsService];
+      definition[name] = { ...method, requestDeserialize: (bytes: Buffer) => decodeStrict(request, bytes) };
+    }
+    strictDefinition = definition as typeof snapshots.SnapshotsService;
+  }
+  return strictDefinition;
 }
 
 // Each method's request message, so a client may send partial requests (the rest defaulted).

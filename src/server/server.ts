@@ -7,6 +7,10 @@
  *   type = "snapshot"
  *   address = "/run/devmapper/snapshotter.sock"
  * ```
+ *
+ * Declare no `capabilities` for it: in particular not `rebase` (containerd
+ * 2.2+), since a thin snapshot cannot be rebased onto another parent; a
+ * Commit that asks for one is refused with INVALID_ARGUMENT.
  */
 import { lstat, chmod, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';

@@ -13,6 +13,7 @@ import type { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { Info, Kind, Mount } from '../snapshotter/types.js';
 import { statusOf, toServiceError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
+import { invalidUtf8Field } from './strict-utf8.js';
 import { Kind as KindMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
 import type {
   CleanupRequest,
@@ -105,6 +106,12 @@ function noParent(parent: string): string | undefined {
   return parent === '' ? undefined : parent;
 }
 
+// containerd refuses strings that are not UTF-8; the decoder would have replaced the bad bytes with U+FFFD.
+function refuseInvalidUtf8(request: unknown): void {
+  const field = invalidUtf8Field(request);
+  if (field !== undefined) throw new InvalidArgumentError(`${field} is not valid UTF-8`);
+}
+
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** The Snapshots service: its handlers, and a count of calls in flight for graceful shutdown. */
@@ -173,6 +180,7 @@ export class SnapshotsService {
           let described: Record<string, unknown> = {};
           try {
             described = fields(request);
+            refuseInvalidUtf8(request);
             const response = await run(request);
             this.logOutcome(method, described, started);
             callback(null, response);
@@ -207,6 +215,7 @@ export class SnapshotsService {
           }
         };
         try {
+          refuseInvalidUtf8(call.request);
           let batch: InfoMessage[] = [];
           let bytes = 0;
           for await (const info of this.snapshotter.walk(...filters)) {
@@ -247,8 +256,13 @@ export class SnapshotsService {
       mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
       commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
         'Commit',
-        (r) => ({ name: r.name, key: r.key, labels: r.labels }),
+        (r) => ({ name: r.name, key: r.key, labels: r.labels, ...(r.parent ? { parent: r.parent } : {}) }),
         async (r) => {
+          if (r.parent !== undefined && r.parent !== '') {
+            throw new InvalidArgumentError(
+              `commit of ${JSON.stringify(r.key)} with parent ${JSON.stringify(r.parent)}: rebase is not supported (a thin snapshot cannot be rebased onto another parent)`,
+            );
+          }
           await s.commit(r.name, r.key, { labels: r.labels });
           return {};
         },

@@ -24,7 +24,8 @@ const messages: Record<string, Field[]> = {
   'containerd.services.snapshots.v1.MountsRequest': [['snapshotter', 1, S], ['key', 2, S]],
   'containerd.services.snapshots.v1.MountsResponse': [['mounts', 1, 'repeated containerd.types.Mount']],
   'containerd.services.snapshots.v1.RemoveSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S]],
-  'containerd.services.snapshots.v1.CommitSnapshotRequest': [['snapshotter', 1, S], ['name', 2, S], ['key', 3, S], ['labels', 4, MAP]],
+  // parent (5): rebase, containerd 2.2+.
+  'containerd.services.snapshots.v1.CommitSnapshotRequest': [['snapshotter', 1, S], ['name', 2, S], ['key', 3, S], ['labels', 4, MAP], ['parent', 5, S]],
   'containerd.services.snapshots.v1.StatSnapshotRequest': [['snapshotter', 1, S], ['key', 2, S]],
   'containerd.services.snapshots.v1.Info': [
     ['name', 1, S],

@@ -20,6 +20,20 @@ export interface ContainerdOptions {
   namespace: string;
   /** How long to wait for containerd to answer (ms). */
   startTimeoutMs?: number;
+  /** Automatic garbage collection; default: only when a client asks for it. */
+  gc?: GcSchedule;
+}
+
+/** containerd's `[plugins."io.containerd.gc.v1.scheduler"]` settings (containerd 1.6 names). */
+export interface GcSchedule {
+  /** The most of the time GC may hold the metadata lock (containerd allows up to 0.5). */
+  pauseThreshold: number;
+  /** Deletions that trigger a collection (0: none). */
+  deletionThreshold: number;
+  /** Mutations that trigger a collection (0: none). */
+  mutationThreshold: number;
+  /** Delay before a triggered collection runs, e.g. "0s". */
+  scheduleDelay: string;
 }
 
 /** What a `ctr` call printed. */
@@ -49,7 +63,7 @@ export interface Containerd {
 }
 
 /** containerd's config (version 2): private dirs, no CRI, the proxy plugin. */
-export function containerdConfig(options: { dir: string; address: string; snapshotter: { name: string; socket: string } }): string {
+export function containerdConfig(options: { dir: string; address: string; snapshotter: { name: string; socket: string }; gc?: GcSchedule }): string {
   const q = (s: string) => JSON.stringify(s);
   return [
     'version = 2',
@@ -79,13 +93,19 @@ export function containerdConfig(options: { dir: string; address: string; snapsh
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(path.join(options.dir, 'opt'))}`,
     '',
-    // Garbage collection only when a client asks for it (`ctr images rm --sync`,
+    // By default garbage collection only when a client asks for it (`ctr images rm --sync`,
     // `ctr leases rm --sync`): `ctr snapshots view` makes views without a gc.root
     // label, which an automatic collection could remove between two ctr commands.
     '[plugins."io.containerd.gc.v1.scheduler"]',
     '  startup_delay = "0s"',
-    '  deletion_threshold = 1000000',
-    '  mutation_threshold = 1000000',
+    ...(options.gc
+      ? [
+          `  pause_threshold = ${options.gc.pauseThreshold}`,
+          `  deletion_threshold = ${options.gc.deletionThreshold}`,
+          `  mutation_threshold = ${options.gc.mutationThreshold}`,
+          `  schedule_delay = ${q(options.gc.scheduleDelay)}`,
+        ]
+      : ['  deletion_threshold = 1000000', '  mutation_threshold = 1000000']),
     '',
     `[proxy_plugins.${q(options.snapshotter.name)}]`,
     '  type = "snapshot"',
@@ -126,7 +146,7 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
   const address = path.join(dir, 'c.sock');
   const configFile = path.join(dir, 'containerd.toml');
   const logFile = path.join(dir, 'containerd.log');
-  await writeFile(configFile, containerdConfig({ dir, address, snapshotter: options.snapshotter }));
+  await writeFile(configFile, containerdConfig({ dir, address, snapshotter: options.snapshotter, ...(options.gc ? { gc: options.gc } : {}) }));
   const log = createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
   const child = spawn('containerd', ['--config', configFile], { stdio: ['ignore', log, log] });

@@ -130,6 +130,12 @@ export interface CommitSnapshotRequest {
   key: string;
   /** Labels of the committed snapshot. */
   labels: { [key: string]: string };
+  /**
+   * Rebase (containerd 2.2+): commit onto this parent instead of the active
+   * snapshot's own. Thin snapshots cannot be rebased: a non-empty parent is
+   * refused with INVALID_ARGUMENT, and the capability is never advertised.
+   */
+  parent: string;
 }
 
 export interface CommitSnapshotRequest_LabelsEntry {
@@ -848,7 +854,7 @@ export const RemoveSnapshotRequest: MessageFns<RemoveSnapshotRequest> = {
 };
 
 function createBaseCommitSnapshotRequest(): CommitSnapshotRequest {
-  return { snapshotter: "", name: "", key: "", labels: {} };
+  return { snapshotter: "", name: "", key: "", labels: {}, parent: "" };
 }
 
 export const CommitSnapshotRequest: MessageFns<CommitSnapshotRequest> = {
@@ -865,6 +871,9 @@ export const CommitSnapshotRequest: MessageFns<CommitSnapshotRequest> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CommitSnapshotRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
     });
+    if (message.parent !== "") {
+      writer.uint32(42).string(message.parent);
+    }
     return writer;
   },
 
@@ -916,6 +925,14 @@ export const CommitSnapshotRequest: MessageFns<CommitSnapshotRequest> = {
             }
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -945,6 +962,7 @@ export const CommitSnapshotRequest: MessageFns<CommitSnapshotRequest> = {
       },
       {},
     );
+    message.parent = object.parent ?? "";
     return message;
   },
 };

@@ -1,0 +1,46 @@
+/**
+ * The packed tarballs as a user installs them (scripts/pack-consumer.sh:
+ * `npm install --ignore-scripts`, no compiler on PATH), loaded by the
+ * official Node binaries of each supported line: ESM import and CommonJS
+ * require of 'devmapper' and 'devmapper/server', the prebuilt addon of
+ * @devmapper/linux-x64-gnu, libdevmapper found at run time.
+ */
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { consumer, exec, lastJsonLine, nodeBinaries, type KernelFreeResult } from './support.js';
+
+const project = path.join(consumer, 'x64');
+const versions = Object.entries(nodeBinaries().x64);
+
+describe('the installed package', () => {
+  it('is loaded on Node 20, 22, 24 and 26', () => {
+    expect(versions.map(([v]) => v.split('.')[0]).sort()).toEqual(['20', '22', '24', '26']);
+  });
+});
+
+describe.each(versions)('on Node %s', (version, node) => {
+  it('require(): the CommonJS build, the prebuilt addon, libdevmapper, the simulated pool', async () => {
+    const { stdout } = await exec(node, ['kernel-free.cjs', '.'], { cwd: project });
+    const out = lastJsonLine<KernelFreeResult>(stdout);
+    expect(out.node).toBe(`v${version}`);
+    expect(out.main).toBe(path.join(project, 'node_modules/devmapper/cjs/index.js'));
+    expect(out.addon).toBe(path.join(project, 'node_modules/@devmapper/linux-x64-gnu/devmapper.node'));
+    expect(out.libraryVersion).toMatch(/^1\.02\.\d+/);
+    // No device-mapper in the host kernel: the call reaches it and fails typed.
+    expect(out.list).toBe('ENODEV');
+    expect(out.invalidName).toBe('EINVAL');
+    expect(out.validName).toBe(true);
+    expect(out.simulatedThinIds).toEqual([1, 2]);
+    expect(out.serverExports).toBeGreaterThan(10);
+  });
+
+  it('import: the ESM build of devmapper and devmapper/server', async () => {
+    const { stdout } = await exec(node, ['import-consumer.mjs'], { cwd: project });
+    expect(lastJsonLine(stdout)).toEqual({ node: `v${version}`, thinIds: [1], serverExports: expect.any(Number), list: 'ENODEV' });
+  });
+
+  it('runs the devmapper bin', async () => {
+    const { stdout } = await exec(node, [path.join(project, 'node_modules/devmapper/dist/cli/main.js'), '--help'], { cwd: project });
+    expect(stdout).toContain('Usage: devmapper');
+  });
+});
