@@ -6,7 +6,7 @@
  * Watch streams each change, read every `pollIntervalMs` while someone
  * watches and at once after {@link HealthService.refresh}.
  */
-import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
+import { status as Status, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   HealthService as HealthServiceDefinition,
@@ -39,7 +39,10 @@ export interface HealthServiceOptions {
 export const HEALTH_SERVICES: readonly string[] = ['', SNAPSHOTS_SERVICE];
 
 /** The health service's generated definition, for grpc.Server.addService. */
-export const HEALTH_SERVICE_DEFINITION = HealthServiceDefinition;
+export const HEALTH_SERVICE_DEFINITION: ServiceDefinition = HealthServiceDefinition;
+
+/** A status the health service answers (grpc.health.v1.HealthCheckResponse.ServingStatus). */
+export type HealthStatus = 'SERVING' | 'NOT_SERVING';
 
 /** The Health service's state and handlers. */
 export class HealthService {
@@ -60,7 +63,7 @@ export class HealthService {
   }
 
   /** Reads the state now and tells watchers when it changed. */
-  async refresh(): Promise<ServingStatus> {
+  async refresh(): Promise<HealthStatus> {
     let state: HealthState;
     if (this.stopped) state = { serving: false, reason: 'shutting down' };
     else {
@@ -81,7 +84,7 @@ export class HealthService {
       this.last = status;
     }
     for (const call of this.watchers.keys()) this.send(call, status);
-    return status;
+    return state.serving ? 'SERVING' : 'NOT_SERVING';
   }
 
   // Writes `status` to a watcher of a known service unless it was its last.
@@ -112,14 +115,14 @@ export class HealthService {
   }
 
   /** The handlers, for grpc.Server.addService with {@link HEALTH_SERVICE_DEFINITION}. */
-  implementation(): HealthServer {
-    return {
+  implementation(): UntypedServiceImplementation {
+    const handlers: HealthServer = {
       check: (call, callback) => {
         if (!HEALTH_SERVICES.includes(call.request.service)) {
           callback({ code: Status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
           return;
         }
-        this.refresh().then((status) => callback(null, { status }), (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }));
+        this.refresh().then((status) => callback(null, { status: toServingStatus(status) }), (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }));
       },
       watch: (call) => {
         if (this.stopped) {
@@ -143,10 +146,15 @@ export class HealthService {
       },
       list: (_call, callback) => {
         this.refresh().then(
-          (status) => callback(null, { statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status }])) }),
+          (status) => callback(null, { statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status: toServingStatus(status) }])) }),
           (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }),
         );
       },
     };
+    return handlers;
   }
+}
+
+function toServingStatus(status: HealthStatus): ServingStatus {
+  return status === 'SERVING' ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
 }

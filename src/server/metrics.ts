@@ -11,7 +11,7 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { CallOutcome } from './service.js';
 
-/** Where the figures come from: a {@link Snapshotter}, or a stand-in in tests. */
+/** Where the figures come from: a Snapshotter (its `metrics()`), or a stand-in in tests. */
 export interface MetricsSource {
   /** The figures now. */
   metrics(): Promise<SnapshotterMetrics>;

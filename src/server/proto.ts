@@ -9,8 +9,6 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as snapshots from './generated/containerd/services/snapshots/v1/snapshots.js';
-import type { Mount } from './generated/containerd/types/mount.js';
-import type { Timestamp } from './generated/google/protobuf/timestamp.js';
 import { decodeStrict } from './strict-utf8.js';
 
 /** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
@@ -22,17 +20,13 @@ export const SNAPSHOTS_PROTO = 'containerd/services/snapshots/v1/snapshots.proto
 /** The service's full name, as in method paths (`/containerd.services.snapshots.v1.Snapshots/Prepare`). */
 export const SNAPSHOTS_SERVICE = 'containerd.services.snapshots.v1.Snapshots';
 
-/** containerd.types.Mount. */
-export type MountMessage = Mount;
+export type { Mount as MountMessage } from './generated/containerd/types/mount.js';
+export type { Timestamp as TimestampMessage } from './generated/google/protobuf/timestamp.js';
+export type { Info as InfoMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
+export { Kind as KindMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
 
 /** containerd.services.snapshots.v1.Kind, by name. */
-export type KindName = `${snapshots.Kind}`;
-
-/** google.protobuf.Timestamp. */
-export type TimestampMessage = Timestamp;
-
-/** containerd.services.snapshots.v1.Info. */
-export type InfoMessage = snapshots.Info;
+export type KindName = 'UNKNOWN' | 'VIEW' | 'ACTIVE' | 'COMMITTED';
 
 let strictDefinition: typeof snapshots.SnapshotsService | undefined;
 
@@ -41,7 +35,7 @@ let strictDefinition: typeof snapshots.SnapshotsService | undefined;
  * camel case (`prepare`, `list`); requests are decoded with strict UTF-8
  * (see strict-utf8.ts).
  */
-export function snapshotsServiceDefinition(): typeof snapshots.SnapshotsService {
+export function snapshotsServiceDefinition(): grpc.ServiceDefinition {
   if (!strictDefinition) {
     const definition: Record<string, unknown> = {};
     for (const [name, method] of Object.entries(snapshots.SnapshotsService)) {
