@@ -36,7 +36,6 @@ export {
   SNAPSHOTS_SERVICE,
   snapshotsServiceDefinition,
   snapshotsClientConstructor,
-  KindMessage,
   type InfoMessage,
   type MountMessage,
   type KindName,

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as snapshots from './generated/containerd/services/snapshots/v1/snapshots.js';
+import type { Mount } from './generated/containerd/types/mount.js';
+import type { Timestamp } from './generated/google/protobuf/timestamp.js';
 import { decodeStrict } from './strict-utf8.js';
 
 /** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
@@ -20,10 +22,24 @@ export const SNAPSHOTS_PROTO = 'containerd/services/snapshots/v1/snapshots.proto
 /** The service's full name, as in method paths (`/containerd.services.snapshots.v1.Snapshots/Prepare`). */
 export const SNAPSHOTS_SERVICE = 'containerd.services.snapshots.v1.Snapshots';
 
-export type { Mount as MountMessage } from './generated/containerd/types/mount.js';
-export type { Timestamp as TimestampMessage } from './generated/google/protobuf/timestamp.js';
-export type { Info as InfoMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
-export { Kind as KindMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
+/**
+ * containerd.types.Mount (generated from the .proto).
+ *
+ * @expand
+ */
+export type MountMessage = { [K in keyof Mount]: Mount[K] };
+/**
+ * google.protobuf.Timestamp (generated from the .proto).
+ *
+ * @expand
+ */
+export type TimestampMessage = { [K in keyof Timestamp]: Timestamp[K] };
+/**
+ * containerd.services.snapshots.v1.Info (generated from the .proto); `kind` is a {@link KindName}.
+ *
+ * @expand
+ */
+export type InfoMessage = { [K in keyof snapshots.Info]: snapshots.Info[K] };
 
 /** containerd.services.snapshots.v1.Kind, by name. */
 export type KindName = 'UNKNOWN' | 'VIEW' | 'ACTIVE' | 'COMMITTED';
