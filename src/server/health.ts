@@ -41,6 +41,9 @@ export const HEALTH_SERVICES: readonly string[] = ['', SNAPSHOTS_SERVICE];
 /** The health service's generated definition, for grpc.Server.addService. */
 export const HEALTH_SERVICE_DEFINITION: ServiceDefinition = HealthServiceDefinition;
 
+/** A status the health service answers (grpc.health.v1.HealthCheckResponse.ServingStatus). */
+export type HealthStatus = 'SERVING' | 'NOT_SERVING';
+
 /** The Health service's state and handlers. */
 export class HealthService {
   private readonly probe: () => Promise<HealthState>;
@@ -60,7 +63,7 @@ export class HealthService {
   }
 
   /** Reads the state now and tells watchers when it changed. */
-  async refresh(): Promise<ServingStatus> {
+  async refresh(): Promise<HealthStatus> {
     let state: HealthState;
     if (this.stopped) state = { serving: false, reason: 'shutting down' };
     else {
@@ -81,7 +84,7 @@ export class HealthService {
       this.last = status;
     }
     for (const call of this.watchers.keys()) this.send(call, status);
-    return status;
+    return state.serving ? 'SERVING' : 'NOT_SERVING';
   }
 
   // Writes `status` to a watcher of a known service unless it was its last.
@@ -119,7 +122,7 @@ export class HealthService {
           callback({ code: Status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
           return;
         }
-        this.refresh().then((status) => callback(null, { status }), (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }));
+        this.refresh().then((status) => callback(null, { status: toServingStatus(status) }), (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }));
       },
       watch: (call) => {
         if (this.stopped) {
@@ -143,11 +146,15 @@ export class HealthService {
       },
       list: (_call, callback) => {
         this.refresh().then(
-          (status) => callback(null, { statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status }])) }),
+          (status) => callback(null, { statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status: toServingStatus(status) }])) }),
           (e: unknown) => callback({ code: Status.INTERNAL, details: String(e) }),
         );
       },
     };
-    return handlers as unknown as UntypedServiceImplementation;
+    return handlers;
   }
+}
+
+function toServingStatus(status: HealthStatus): ServingStatus {
+  return status === 'SERVING' ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
 }

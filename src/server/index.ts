@@ -14,7 +14,7 @@
 export { serve, Serving, SnapshotsServer, poolHealth, DEFAULT_SOCKET_MODE, DEFAULT_SHUTDOWN_TIMEOUT_MS, type ServeOptions, type SnapshotsServerOptions } from './server.js';
 export { ServerMetrics, RPC_DURATION_BUCKETS, type MetricsSource, type ServerMetricsOptions } from './metrics.js';
 export { MetricsEndpoint, parseListenAddress, type ListenAddress } from './metrics-http.js';
-export { HealthService, HEALTH_SERVICES, HEALTH_SERVICE_DEFINITION, type HealthServiceOptions, type HealthState } from './health.js';
+export { HealthService, HEALTH_SERVICES, HEALTH_SERVICE_DEFINITION, type HealthServiceOptions, type HealthState, type HealthStatus } from './health.js';
 export { sdNotify, type NotifyOptions, type NotifyOutcome } from './notify.js';
 export { watchPool, WATCHED_POOL_EVENTS, type PoolWatch, type PoolWatchHooks, type PoolWatchOptions } from './pool-watch.js';
 export {

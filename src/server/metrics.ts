@@ -1,16 +1,17 @@
 /**
  * Prometheus metrics of a served snapshotter, in a registry of their own
  * (never prom-client's global one, so that embedding programs keep theirs):
- * the snapshotter's figures ({@link devmapper!Snapshotter.metrics}, read at each
+ * the snapshotter's figures ({@link Snapshotter.metrics}, read at each
  * scrape), per-RPC latency and errors, and pool watcher events.
+ * prom-client is loaded only when metrics are asked for (cold start).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SnapshotterMetrics } from '../snapshotter/metrics.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { CallOutcome } from './service.js';
 
-/** Where the figures come from: a {@link devmapper!Snapshotter}, or a stand-in in tests. */
+/** Where the figures come from: a Snapshotter (its `metrics()`), or a stand-in in tests. */
 export interface MetricsSource {
   /** The figures now. */
   metrics(): Promise<SnapshotterMetrics>;
@@ -27,10 +28,10 @@ export interface ServerMetricsOptions {
 /** The RPC latency buckets, in seconds: a Stat takes milliseconds, a first Prepare (mkfs) seconds. */
 export const RPC_DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** The metrics of one server; {@link ServerMetrics.scrape} is what `/metrics` answers. */
+/** The metrics of one server; {@link ServerMetrics.scrape} is what `/metrics` answers. Make one with {@link ServerMetrics.create}. */
 export class ServerMetrics {
   /** The registry every metric here is in. */
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly logger: Logger;
   private readonly poolGauges: Record<'dataUsed' | 'dataTotal' | 'metadataUsed' | 'metadataTotal' | 'transactionId' | 'readOnly' | 'outOfSpace' | 'needsCheck' | 'failed', Gauge<'pool'>>;
   private readonly snapshots: Gauge<'kind'>;
@@ -47,10 +48,18 @@ export class ServerMetrics {
   private readonly poolEvents: Counter<'event'>;
   private readonly autoextends: Counter<'outcome'>;
 
-  constructor(
+  /** Loads prom-client and makes the metrics of `source`. */
+  static async create(source: MetricsSource, options: ServerMetricsOptions = {}): Promise<ServerMetrics> {
+    return new ServerMetrics(await import('prom-client'), source, options);
+  }
+
+  private constructor(
+    prom: typeof import('prom-client'),
     private readonly source: MetricsSource,
-    options: ServerMetricsOptions = {},
+    options: ServerMetricsOptions,
   ) {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+    this.registry = new Registry();
     this.logger = options.logger ?? silentLogger;
     const registers = [this.registry];
     const gauge = (name: string, help: string): Gauge<'pool'> => new Gauge({ name, help, labelNames: ['pool'], registers });

@@ -22,17 +22,27 @@ export const SNAPSHOTS_PROTO = 'containerd/services/snapshots/v1/snapshots.proto
 /** The service's full name, as in method paths (`/containerd.services.snapshots.v1.Snapshots/Prepare`). */
 export const SNAPSHOTS_SERVICE = 'containerd.services.snapshots.v1.Snapshots';
 
-/** containerd.types.Mount. */
-export type MountMessage = Mount;
+/**
+ * containerd.types.Mount (generated from the .proto).
+ *
+ * @expand
+ */
+export type MountMessage = { [K in keyof Mount]: Mount[K] };
+/**
+ * google.protobuf.Timestamp (generated from the .proto).
+ *
+ * @expand
+ */
+export type TimestampMessage = { [K in keyof Timestamp]: Timestamp[K] };
+/**
+ * containerd.services.snapshots.v1.Info (generated from the .proto); `kind` is a {@link KindName}.
+ *
+ * @expand
+ */
+export type InfoMessage = { [K in keyof snapshots.Info]: snapshots.Info[K] };
 
 /** containerd.services.snapshots.v1.Kind, by name. */
-export type KindName = `${snapshots.Kind}`;
-
-/** google.protobuf.Timestamp. */
-export type TimestampMessage = Timestamp;
-
-/** containerd.services.snapshots.v1.Info. */
-export type InfoMessage = snapshots.Info;
+export type KindName = 'UNKNOWN' | 'VIEW' | 'ACTIVE' | 'COMMITTED';
 
 let strictDefinition: typeof snapshots.SnapshotsService | undefined;
 

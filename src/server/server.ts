@@ -32,7 +32,7 @@ import { ServerMetrics } from './metrics.js';
 import { sdNotify } from './notify.js';
 import { watchPool, type PoolWatch } from './pool-watch.js';
 import { snapshotsServiceDefinition } from './proto.js';
-import { SnapshotsService, type SnapshotsServiceOptions, type SnapshotterApi } from './service.js';
+import { SnapshotsService, type CallOutcome, type SnapshotsServiceOptions, type SnapshotterApi } from './service.js';
 
 /** The mode of the socket file: owner and group may connect. */
 export const DEFAULT_SOCKET_MODE = 0o660;
@@ -244,6 +244,8 @@ export interface ServeOptions extends Partial<SnapshotterOptions>, SnapshotsServ
   signal?: AbortSignal;
   /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (`'127.0.0.1:9100'`, `'[::1]:9100'`, `':9100'`). */
   metricsAddress?: string | ListenAddress;
+  /** Keep metrics ({@link Serving.metrics}) without serving them over HTTP; implied by `metricsAddress`. */
+  metrics?: boolean;
   /** Watch the pool's kernel events: to the log, the metrics and the health service. Needs a {@link ThinPool}. */
   watch?: boolean;
   /** Grow the pool past a threshold (implies `watch`). */
@@ -256,7 +258,7 @@ export interface ServeOptions extends Partial<SnapshotterOptions>, SnapshotsServ
 
 /** The parts of a {@link Serving} besides the server and the snapshotter. */
 interface ServingParts {
-  metrics: ServerMetrics;
+  metrics: ServerMetrics | undefined;
   endpoint: MetricsEndpoint | undefined;
   poolWatch: PoolWatch | undefined;
   notify: boolean;
@@ -305,8 +307,8 @@ export class Serving implements AsyncDisposable {
     return this.server.socketPath;
   }
 
-  /** The server's metrics (a private prom-client registry). */
-  get metrics(): ServerMetrics {
+  /** The server's metrics (a private prom-client registry), with `metricsAddress` or `metrics: true`. */
+  get metrics(): ServerMetrics | undefined {
     return this.parts.metrics;
   }
 
@@ -412,7 +414,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const ownsSnapshotter = options.snapshotter === undefined;
 
   const served = snapshotter;
-  const metrics = new ServerMetrics(served, { logger, processMetrics: options.metricsAddress !== undefined });
+  const metrics = options.metricsAddress !== undefined || options.metrics === true ? await ServerMetrics.create(served, { logger, processMetrics: options.metricsAddress !== undefined }) : undefined;
   const health = new HealthService({
     logger,
     probe: () => poolHealth(served),
@@ -422,7 +424,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   let endpoint: MetricsEndpoint | undefined;
   let poolWatch: PoolWatch | undefined;
   try {
-    server = await SnapshotsServer.listen(served, options.socket, { ...options, logger, health, onCall: (call) => metrics.observeCall(call) });
+    server = await SnapshotsServer.listen(served, options.socket, { ...options, logger, health, ...(metrics ? { onCall: (call: CallOutcome) => metrics.observeCall(call) } : {}) });
     if (options.watch === true || options.autoextend !== undefined) {
       const pool = served.pool;
       if (!(pool instanceof ThinPool)) throw new InvalidArgumentError('watching a pool needs a kernel pool (ThinPool)');
@@ -431,13 +433,13 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         ...(options.autoextend === undefined ? {} : { autoextend: options.autoextend }),
         onEvent: (event) => {
           if (event === 'status') return;
-          metrics.countPoolEvent(event);
+          metrics?.countPoolEvent(event);
           if (event === 'readOnly' || event === 'failed' || event === 'needsCheck') void health.refresh();
         },
-        onAutoextend: (outcome) => metrics.countAutoextend(outcome),
+        onAutoextend: (outcome) => metrics?.countAutoextend(outcome),
       });
     }
-    if (options.metricsAddress !== undefined) endpoint = await MetricsEndpoint.listen(metrics, options.metricsAddress, logger, () => health.refresh());
+    if (metrics && options.metricsAddress !== undefined) endpoint = await MetricsEndpoint.listen(metrics, options.metricsAddress, logger, () => health.refresh());
   } catch (e) {
     poolWatch?.stop();
     await server?.close().catch(() => undefined);

@@ -107,11 +107,16 @@ afterEach(async (context) => {
 });
 
 afterAll(async () => {
+  const started = Date.now();
+  const step = async (name: string, fn: () => Promise<unknown>) => {
+    await fn();
+    if (Date.now() - started > 60_000) console.error(`afterAll: ${name} done after ${Date.now() - started} ms`);
+  };
   try {
     for (const c of clients.splice(0)) c.close();
-    await containerd?.stop();
-    await server?.stop();
-    await pool?.destroy();
+    await step('containerd stop', async () => containerd?.stop());
+    await step('server stop', async () => server?.stop());
+    await step('pool destroy', async () => pool?.destroy());
   } finally {
     if (dir) await cleanup(prefix, [dir]);
   }
@@ -151,9 +156,8 @@ describe('metrics during real operations', () => {
     expect(failed.code).toBe(grpc.status.NOT_FOUND);
     const s3 = await scrape(server!.metricsUrl);
     expect(value(s3, 'devmapper_snapshots{kind="committed"}')).toBe(0);
-    // The thin device is deleted: its blocks are free again.
+    // The thin device is deleted: its blocks are free again (a delete does not move the transaction id).
     expect(value(s3, `devmapper_pool_data_used_bytes${pl}`)).toBeLessThanOrEqual(value(s2, `devmapper_pool_data_used_bytes${pl}`) - 16 * MiB);
-    expect(value(s3, `devmapper_pool_transaction_id${pl}`)).toBeGreaterThan(value(s2, `devmapper_pool_transaction_id${pl}`));
     expect(value(s3, 'devmapper_pending_removals')).toBe(0);
     expect(value(s3, 'devmapper_leftover_devices')).toBe(0);
     expect(value(s3, 'devmapper_rpc_errors_total{code="NOT_FOUND",method="Stat"}')).toBe(1);
@@ -256,6 +260,8 @@ describe('containerd across server restarts', () => {
     // containerd reconnects by itself: a new container runs on the restarted server.
     const two = await ctr(['run', '--rm', '--snapshotter', plugin, image.name, 'c-two', '/bin/busybox', 'cat', '/bin/busybox']);
     expect(two.stdout.length).toBeGreaterThan(MiB);
+    // ctr run --rm removed its snapshot from containerd's metadata; the backend one goes at the next collection.
+    await containerd!.collectGarbage();
     const afterTwo = await listed();
     expect(afterTwo).toEqual(before);
 

@@ -5,7 +5,6 @@
  * format fails here.
  */
 import * as protoLoader from '@grpc/proto-loader';
-import type { SnapshotsService } from '../../../src/server/generated/containerd/services/snapshots/v1/snapshots.js';
 import { describe, expect, test } from 'vitest';
 import { PROTO_DIR, SNAPSHOTS_PROTO, snapshotsServiceDefinition } from '../../../src/server/index.js';
 
@@ -111,24 +110,23 @@ describe("the .proto matches containerd's", () => {
       cleanup: [p('Cleanup'), false, false],
     });
     // Commit answers google.protobuf.Empty: nothing on the wire.
-    expect(service.commit?.responseSerialize({}).length).toBe(0);
+    expect(service.commit!.responseSerialize({}).length).toBe(0);
   });
 
   test('bytes on the wire are what containerd (Go protobuf) writes and reads', () => {
-    // The server's definition, typed as the generated one it wraps.
-    const service = snapshotsServiceDefinition() as unknown as typeof SnapshotsService;
+    const service = snapshotsServiceDefinition();
     // PrepareSnapshotRequest{snapshotter: "d", key: "k", parent: "p", labels: {"a": "b"}}
-    const prepare = service.prepare.requestSerialize({ snapshotter: 'd', key: 'k', parent: 'p', labels: { a: 'b' } });
+    const prepare = service.prepare!.requestSerialize({ snapshotter: 'd', key: 'k', parent: 'p', labels: { a: 'b' } });
     expect(Buffer.from(prepare as Uint8Array).toString('hex')).toBe('0a0164' + '12016b' + '1a0170' + '2206' + '0a0161' + '120162');
     // UsageResponse{size: 300, inodes: 7}: int64 as varints.
-    expect(Buffer.from(service.usage.responseSerialize({ size: 300, inodes: 7 }) as Uint8Array).toString('hex')).toBe('08ac02' + '1007');
+    expect(Buffer.from(service.usage!.responseSerialize({ size: 300, inodes: 7 }) as Uint8Array).toString('hex')).toBe('08ac02' + '1007');
     // Go leaves zero fields out; they decode as 0.
-    expect(service.usage.responseDeserialize(Buffer.from('08ac02', 'hex'))).toEqual({ size: 300, inodes: 0 });
+    expect(service.usage!.responseDeserialize(Buffer.from('08ac02', 'hex'))).toEqual({ size: 300, inodes: 0 });
     // Info{name: "n", kind: COMMITTED, created_at: {seconds: 1}}
-    const decoded = service.stat.responseDeserialize(Buffer.from('0a0b' + '0a016e' + '1803' + '22020801' + '2a00', 'hex'));
+    const decoded = service.stat!.responseDeserialize(Buffer.from('0a0b' + '0a016e' + '1803' + '22020801' + '2a00', 'hex'));
     expect(decoded.info).toMatchObject({ name: 'n', parent: '', kind: 'COMMITTED', created_at: { seconds: 1, nanos: 0 }, updated_at: { seconds: 0, nanos: 0 }, labels: {} });
     // UpdateSnapshotRequest{info: {name: "n"}, update_mask: {paths: ["labels.x"]}}
-    const update = service.update.requestDeserialize(Buffer.from('1203' + '0a016e' + '1a0a' + '0a086c6162656c732e78', 'hex')) ;
+    const update = service.update!.requestDeserialize(Buffer.from('1203' + '0a016e' + '1a0a' + '0a086c6162656c732e78', 'hex')) ;
     expect(update.update_mask).toEqual(['labels.x']);
   });
 });

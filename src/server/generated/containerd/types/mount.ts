@@ -11,7 +11,10 @@ export const protobufPackage = "containerd.types";
 
 export const protobufFileName = "containerd/types/mount.proto";
 
-/** How to mount a snapshot: `mount -t <type> -o <options> <source> <target>`. */
+/**
+ * How to mount a snapshot: `mount -t <type> -o <options> <source> <target>`.
+ * A filesystem mount, as the snapshotter returns it.
+ */
 export interface Mount {
   /** The filesystem type: "ext4", "xfs", "bind", ... */
   type: string;

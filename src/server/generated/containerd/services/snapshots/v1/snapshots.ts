@@ -29,10 +29,15 @@ export const protobufPackage = "containerd.services.snapshots.v1";
 
 export const protobufFileName = "containerd/services/snapshots/v1/snapshots.proto";
 
+/** A snapshot's kind. */
 export enum Kind {
+  /** UNKNOWN - Not set. */
   UNKNOWN = "UNKNOWN",
+  /** VIEW - A read-only snapshot of a committed parent. */
   VIEW = "VIEW",
+  /** ACTIVE - A writable snapshot, committed later or removed. */
   ACTIVE = "ACTIVE",
+  /** COMMITTED - A committed snapshot: read-only, a parent for others. */
   COMMITTED = "COMMITTED",
   UNRECOGNIZED = "UNRECOGNIZED",
 }
@@ -148,12 +153,23 @@ export interface StatSnapshotRequest {
   key: string;
 }
 
+/** What is known of a snapshot. */
 export interface Info {
+  /** The key (active, view) or name (committed). */
   name: string;
+  /** The committed parent's name; empty for none. */
   parent: string;
+  /** The snapshot's kind. */
   kind: Kind;
-  created_at: Timestamp | undefined;
-  updated_at: Timestamp | undefined;
+  /** When it was made. */
+  created_at:
+    | Timestamp
+    | undefined;
+  /** When it last changed. */
+  updated_at:
+    | Timestamp
+    | undefined;
+  /** The snapshot's labels. */
   labels: { [key: string]: string };
 }
 
