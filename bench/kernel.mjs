@@ -115,6 +115,9 @@ try {
     L[k] = [];
     D[k] = [];
   }
+  // A size per snapshot: twice the base (a larger device and resize2fs), next to the plain prepare.
+  L.prepareSized = [];
+  const sized = { labels: { 'containerd.io/snapshot/max-size': String(2 * config.baseMiB * MiB) } };
   L.walk = [];
   const push = async (arr, fn) => arr.push(await timed(fn));
   log(`interleaved rounds: ${K}`);
@@ -123,6 +126,8 @@ try {
     await push(D.prepareParentless, () => ctdParentless(P + 1 + i));
     await push(L.prepareParent, () => snap.prepare(`a${i}`, 'parent'));
     await push(D.prepareParent, () => ctdPrepare(P + 1000 + i, ctdParent));
+    await push(L.prepareSized, () => snap.prepare(`s${i}`, 'parent', sized));
+    await snap.remove(`s${i}`);
     await push(L.view, () => snap.view(`v${i}`, 'parent'));
     await push(D.view, () => ctdPrepare(P + 2000 + i, ctdParent));
     await push(L.stat, () => snap.stat(`a${i}`));

@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(qemu-system-x86 linux-image-amd64 busybox-static cpio udev dmsetup libdevmapper-dev pkg-config
       thin-provisioning-tools e2fsprogs xfsprogs lvm2 util-linux kmod containerd runc
-      binutils qemu-user g++ make python3)
+      binutils qemu-user g++ make python3
+      protobuf-compiler libprotobuf-dev systemd)
+# zsh: the CLI's completion test runs the zsh script in a real zsh.
+pkgs+=(zsh)
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 # arm64 packages are only downloaded and unpacked into a sysroot
 # (scripts/pack-consumer.sh), never installed; apt needs their lists.

@@ -9,6 +9,10 @@
  * - The typed device-mapper layer under both: {@link DeviceMapper},
  *   {@link LoopDevice}, table builders and status parsers.
  *
+ * Two more entry points: `devmapper/server` (the containerd proxy
+ * snapshotter over gRPC) and `devmapper/testing` (the simulated pool and the
+ * crash points, for tests).
+ *
  * @module devmapper
  */
 export * from './dm/index.js';

@@ -6,6 +6,7 @@ import { operationsTable, round, summarize, table } from './stats.mjs';
 /** Every operation the report lists, with its label; `dmsetup`/`floor` say whether that baseline has it. */
 export const OPERATIONS = [
   ['prepareParent', 'prepare (from a parent)'],
+  ['prepareSized', 'prepare (from a parent, 2× the base size: + resize2fs)'],
   ['prepareParentless', 'prepare (parentless, new base layer)'],
   ['baseFirst', 'first parentless prepare (mkfs of the base)'],
   ['view', 'view'],

@@ -3,7 +3,11 @@ import { Command, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { json } from './format.js';
 import type { CliEnvironment } from './io.js';
-import { progressEnabled } from './progress.js';
+
+/** Whether progress bars show on `stream`: only on a terminal, and not when quiet. */
+export function progressEnabled(stream: CliEnvironment['stderr'], quiet: boolean): boolean {
+  return !quiet && stream.isTTY === true;
+}
 
 /** What a command's action gets: the environment and output helpers. */
 export class CommandContext {
@@ -19,6 +23,9 @@ export class CommandContext {
     this.env.stdout.write(this.json ? json(value) : typeof text === 'string' ? text : text());
   }
 
+  /** Messages commander reported for a usage error (printed by {@link run} as text or JSON). */
+  readonly usageMessages: string[] = [];
+
   /** A line for people on stderr (never with --json, which keeps stdout parseable and stderr for errors). */
   note(text: string): void {
     if (!this.json) this.env.stderr.write(`${text}\n`);
@@ -30,19 +37,32 @@ export class CommandContext {
   }
 }
 
-/** Adds `--json` and `--quiet` to a leaf command. */
-export function leaf(command: Command): Command {
-  return command
-    .addOption(new Option('--json', 'print the result as JSON'))
-    .addOption(new Option('-q, --quiet', 'no progress bars (they only show on a terminal anyway)'));
+/** The `--json` option every command has. */
+export function jsonOption(): Option {
+  return new Option('--json', 'print the result as JSON; failures become one JSON object on stderr');
 }
 
-/** Wraps an action: reads --json and --quiet into the context before running it. */
+/**
+ * Adds `--json` to a leaf command, and `--quiet` to one that shows progress
+ * bars (`progress: true`): each command's help lists only what it takes.
+ */
+export function leaf(command: Command, options: { progress?: boolean } = {}): Command {
+  command.addOption(jsonOption());
+  if (options.progress) command.addOption(new Option('-q, --quiet', 'no progress bars (they only show on a terminal anyway)'));
+  return command;
+}
+
+/** Makes `command` a group: `--json` accepted, and no subcommand is a usage error (exit 2) that prints the usage. */
+export function group(command: Command): Command {
+  return command.addOption(jsonOption());
+}
+
+/** Wraps an action: reads --json and --quiet (given at any level) into the context before running it. */
 export function action<Args extends unknown[]>(ctx: CommandContext, fn: (...args: Args) => Promise<void>): (...args: Args) => Promise<void> {
   return async (...args: Args) => {
     const command = args[args.length - 1] as Command;
-    const opts = command.opts<{ json?: boolean; quiet?: boolean }>();
-    ctx.json = opts.json === true;
+    const opts = command.optsWithGlobals<{ json?: boolean; quiet?: boolean }>();
+    ctx.json = ctx.json || opts.json === true;
     ctx.quiet = opts.quiet === true;
     await fn(...args);
   };

@@ -9,7 +9,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'smol-toml';
 import type { ContainerdDevmapperConfig } from '../snapshotter/options.js';
 import { UsageError } from './errors.js';
 
@@ -81,6 +80,7 @@ export async function readContainerdConfig(file: string): Promise<ContainerdSect
   }
   let document: Record<string, unknown>;
   try {
+    const { parse } = await import('smol-toml');
     document = parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new UsageError(`${file} is not valid TOML: ${(e as Error).message.split('\n')[0]}`);

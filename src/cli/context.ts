@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as dm from '../dm/device-mapper.js';
 import { LoopDevice } from '../dm/loop.js';
 import { parseThinPoolParams } from '../dm/targets/thin-pool.js';
-import { Snapshotter } from '../snapshotter/snapshotter.js';
+import type { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { SnapshotterOptions } from '../snapshotter/options.js';
 import { createLoopbackPool } from '../thin/loopback.js';
 import { ThinPool, type LoopbackBacking } from '../thin/pool.js';
@@ -18,7 +18,7 @@ import { readContainerdConfig, type ContainerdSection } from './containerd-confi
 import { UsageError } from './errors.js';
 import type { CliEnvironment } from './io.js';
 import { readState, writeState, type CliState, type SnapshotterSettings } from './state.js';
-import { parseStorageOptions, type StorageOptions } from './storage-opts.js';
+import { parseStorageOptions, readDaemonJson, type StorageOptionWarning, type StorageOptions } from './storage-opts.js';
 
 /** Which pool a command works on. */
 export interface PoolSelection {
@@ -28,15 +28,31 @@ export interface PoolSelection {
   directory?: string;
 }
 
+/** The pool selectors that environment variables (DEVMAPPER_ROOT, ...) can default. */
+export interface EnvDefaults {
+  root?: string;
+  pool?: string;
+  poolDir?: string;
+  containerdConfig?: string;
+  daemonJson?: string;
+}
+
 /** The options every pool-using command shares (commander's camelCase names). */
 export interface PoolFlags {
   root?: string;
   pool?: string;
   poolDir?: string;
   containerdConfig?: string;
+  daemonJson?: string;
   storageOpt?: string[];
   json?: boolean;
   quiet?: boolean;
+  /**
+   * Values that came from environment variables rather than flags: they rank
+   * below every flag (a --storage-opt or --containerd-config given on the
+   * command line wins over DEVMAPPER_POOL), above the root's remembered state.
+   */
+  envDefaults?: EnvDefaults;
 }
 
 /** The options of snapshot commands. */
@@ -60,26 +76,48 @@ export interface Resolved {
   pool: PoolSelection;
 }
 
-/** Resolves the pool and root from flags, `dm.*` options, a containerd config and the root's state. */
-export async function resolve(flags: PoolFlags): Promise<Resolved> {
-  const storage = parseStorageOptions(flags.storageOpt ?? []);
-  const containerd = flags.containerdConfig ? await readContainerdConfig(flags.containerdConfig) : undefined;
-  const rootFlag = flags.root ?? containerd?.config.root_path;
+function selection(name: string | undefined, directory: string | undefined): PoolSelection | undefined {
+  if (name === undefined && directory === undefined) return undefined;
+  return { ...(name !== undefined ? { name } : {}), ...(directory !== undefined ? { directory: path.resolve(directory) } : {}) };
+}
+
+/**
+ * Resolves the pool and root from flags, `dm.*` options (a daemon.json's
+ * first, then --storage-opt), a containerd config, environment defaults and
+ * the root's state. Options accepted without effect go to `warn`.
+ */
+export async function resolve(flags: PoolFlags, warn?: (w: StorageOptionWarning) => void): Promise<Resolved> {
+  const env = flags.envDefaults ?? {};
+  const daemonJson = flags.daemonJson ?? env.daemonJson;
+  const fromDaemonJson = daemonJson ? await readDaemonJson(daemonJson) : [];
+  const storage = parseStorageOptions([...fromDaemonJson, ...(flags.storageOpt ?? [])], warn);
+  const containerdFile = flags.containerdConfig ?? env.containerdConfig;
+  const containerd = containerdFile ? await readContainerdConfig(containerdFile) : undefined;
+  const rootFlag = flags.root ?? (flags.containerdConfig !== undefined ? containerd?.config.root_path : undefined) ?? env.root ?? containerd?.config.root_path;
   const root = rootFlag === undefined ? undefined : path.resolve(rootFlag);
   const state = root ? await readState(root) : ({ version: 1 } as CliState);
+  const fromFlags = selection(flags.pool, flags.poolDir);
+  const fromEnv = selection(env.pool, env.poolDir);
   let pool: PoolSelection;
-  if (flags.pool !== undefined || flags.poolDir !== undefined) {
-    pool = { ...(flags.pool !== undefined ? { name: flags.pool } : {}), ...(flags.poolDir !== undefined ? { directory: path.resolve(flags.poolDir) } : {}) };
+  if (fromFlags) {
+    pool = fromFlags;
   } else if (storage.thinPoolDev !== undefined) {
     pool = { name: storage.thinPoolDev };
   } else if (containerd?.config.pool_name) {
     pool = { name: containerd.config.pool_name };
+  } else if (fromEnv) {
+    pool = fromEnv;
   } else if (state.pool) {
     pool = { ...state.pool };
   } else {
     pool = {};
   }
   return { root, state, storage, containerd, pool };
+}
+
+/** Writes a warning on stderr: a text line, or with --json a `{"warning":{...}}` line. */
+export function printWarning(env: CliEnvironment, json: boolean, w: StorageOptionWarning): void {
+  env.stderr.write(json ? `${JSON.stringify({ warning: w })}\n` : `devmapper: warning: ${w.option} has no effect here: ${w.message}\n`);
 }
 
 /** The error for a command that needs a pool and got none. */
@@ -189,7 +227,7 @@ function sameJson(a: unknown, b: unknown): boolean {
  * settings in the root's state file for the next invocation.
  */
 export async function openSnapshotter(flags: SnapshotFlags, env: CliEnvironment): Promise<OpenSnapshotter> {
-  const r = await resolve(flags);
+  const r = await resolve(flags, (w) => printWarning(env, flags.json === true, w));
   if (!r.root) throw new UsageError('the snapshot commands need --root DIR (containerd root_path) or --containerd-config FILE');
   const root = r.root;
   if (!r.pool.name && !r.pool.directory) throw noPool();
@@ -208,6 +246,8 @@ export async function openSnapshotter(flags: SnapshotFlags, env: CliEnvironment)
   const pool = env.openSnapshotPool ? await env.openSnapshotPool(r.pool) : await openPool(r.pool, 0);
   let snapshotter: Snapshotter;
   try {
+    // Loaded here, not with the module: the pool commands need none of the snapshotter.
+    const { Snapshotter } = await import('../snapshotter/snapshotter.js');
     snapshotter = await Snapshotter.open({ ...options, pool });
   } catch (e) {
     await pool.close();

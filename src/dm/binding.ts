@@ -2,6 +2,7 @@
  * Internal: loads the addon lazily (only once input has been checked) and
  * turns its failures into {@link DeviceMapperError}s.
  */
+import { countCall } from './counters.js';
 import { DeviceMapperError, describeValue, fromNative } from './errors.js';
 import { native, type NativeBinding } from './native.js';
 
@@ -20,17 +21,22 @@ export function loadBinding(op: string, device?: string): NativeBinding {
 }
 
 /**
- * Runs one addon call, converting a rejection with {@link fromNative}.
+ * Runs one addon call, converting a rejection with {@link fromNative}, and
+ * counts it (counters.ts).
  *
  * @throws DeviceMapperError code 'ENOLIBDM' when the call needs libdevmapper
  * and it is not installed (the message names the package to install).
  */
 export async function callNative<T>(op: string, device: string | undefined, run: (b: NativeBinding) => Promise<T>): Promise<T> {
   const b = loadBinding(op, device);
+  const started = performance.now();
   try {
-    return await run(b);
+    const result = await run(b);
+    countCall(op, (performance.now() - started) / 1000);
+    return result;
   } catch (e) {
     const error = fromNative(e, op, device);
+    countCall(op, (performance.now() - started) / 1000, error.code);
     // The addon reports ELIBACC only from its libdevmapper loader.
     if (error.code === 'ELIBACC') {
       const lib = b.libdevmapper();

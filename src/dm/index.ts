@@ -58,4 +58,5 @@ export {
   type WaitEventOptions,
 } from './device-mapper.js';
 export * from './loop.js';
+export { countDeviceMapper, deviceMapperCounters, UDEV_WAITING_OPS, type DeviceMapperCounters } from './counters.js';
 export * from './block.js';

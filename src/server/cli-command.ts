@@ -14,7 +14,10 @@ import { leaf } from '../cli/command.js';
 import { UsageError } from '../cli/errors.js';
 import { environment, type CliEnvironment } from '../cli/io.js';
 import { poolOptions } from '../cli/pool.js';
+import { parseSize } from '../snapshotter/sizes.js';
+import type { AutoextendPolicy } from '../thin/autoextend.js';
 import { LOG_LEVELS, createLogger, isLogLevel } from './logger.js';
+import { parseListenAddress } from './metrics-http.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, serve } from './server.js';
 
 /** The flags of `devmapper serve` (commander's camelCase names). */
@@ -24,6 +27,44 @@ export interface ServeFlags extends SnapshotFlags {
   json?: boolean;
   logLevel?: string;
   shutdownTimeout?: string;
+  /** HOST:PORT of the Prometheus endpoint (GET /metrics). */
+  metricsAddress?: string;
+  /** Watch the pool's events (to the log, the metrics and the health service). */
+  watch?: boolean;
+  /** Grow a loopback pool past --autoextend-threshold (implies --watch). */
+  autoextend?: boolean;
+  autoextendThreshold?: string;
+  autoextendPercent?: string;
+  autoextendMaxSize?: string;
+}
+
+function percentFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a percent above 0`);
+  return n;
+}
+
+// The autoextend policy of the flags, or undefined without --autoextend.
+function autoextendPolicy(flags: ServeFlags): AutoextendPolicy | undefined {
+  const extra = ([['--autoextend-threshold', flags.autoextendThreshold], ['--autoextend-percent', flags.autoextendPercent], ['--autoextend-max-size', flags.autoextendMaxSize]] as const).filter(([, v]) => v !== undefined);
+  if (flags.autoextend !== true) {
+    if (extra.length > 0) throw new UsageError(`${extra.map(([f]) => f).join(', ')} need --autoextend`);
+    return undefined;
+  }
+  const thresholdPercent = percentFlag(flags.autoextendThreshold, '--autoextend-threshold');
+  const extendPercent = percentFlag(flags.autoextendPercent, '--autoextend-percent');
+  let maxDataSizeBytes: number | undefined;
+  try {
+    maxDataSizeBytes = flags.autoextendMaxSize === undefined ? undefined : parseSize(flags.autoextendMaxSize, '--autoextend-max-size');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    ...(thresholdPercent === undefined ? {} : { thresholdPercent }),
+    ...(extendPercent === undefined ? {} : { extendPercent }),
+    ...(maxDataSizeBytes === undefined ? {} : { maxDataSizeBytes }),
+  };
 }
 
 function collect(value: string, previous: string[] | undefined): string[] {
@@ -43,6 +84,13 @@ export async function runServe(flags: ServeFlags, partialEnv: Partial<CliEnviron
   const level = flags.logLevel ?? 'info';
   if (!isLogLevel(level)) throw new UsageError(`--log-level ${JSON.stringify(level)}: one of ${LOG_LEVELS.join(', ')}`);
   const shutdownTimeoutMs = seconds(flags.shutdownTimeout) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  let metricsAddress;
+  try {
+    metricsAddress = flags.metricsAddress === undefined ? undefined : parseListenAddress(flags.metricsAddress);
+  } catch (e) {
+    throw new UsageError(`--metrics-address: ${(e as Error).message}`);
+  }
+  const autoextend = autoextendPolicy(flags);
   const logger = createLogger({ level, stream: env.stderr });
   const opened = await openSnapshotter(flags, env);
   try {
@@ -52,11 +100,15 @@ export async function runServe(flags: ServeFlags, partialEnv: Partial<CliEnviron
       snapshotter: opened.snapshotter,
       logger,
       shutdownTimeoutMs,
+      ...(metricsAddress === undefined ? {} : { metricsAddress }),
+      ...(flags.watch === true ? { watch: true } : {}),
+      ...(autoextend === undefined ? {} : { autoextend }),
       // The CLI's own signal (main.ts ties it to SIGINT and SIGTERM), or the server's handlers.
       handleSignals: env.signal === undefined,
       ...(env.signal ? { signal: env.signal } : {}),
     });
-    const ready = { socket: flags.socket, pool: opened.pool.name, root: opened.root };
+    const endpoint = serving.metricsEndpoint?.address;
+    const ready = { socket: flags.socket, pool: opened.pool.name, root: opened.root, ...(endpoint ? { metrics: `${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}` } : {}) };
     env.stdout.write(flags.json === true ? `${JSON.stringify(ready)}\n` : `serving ${ready.socket} (pool ${ready.pool})\n`);
     await serving.wait();
   } finally {
@@ -83,6 +135,12 @@ export function serveCommand(env: Partial<CliEnvironment> = {}): Command {
     .option('--no-discard-blocks', 'delete devices without discarding')
     .option('--min-free-space <percent|size>', 'refuse new snapshots below this free pool space (default 10%)')
     .addOption(new Option('--log-level <level>', 'the least severe log level written (JSON lines on stderr)').choices([...LOG_LEVELS]).default('info'))
+    .option('--metrics-address <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9100, [::1]:9100, :9100)')
+    .option('--watch', "watch the pool's kernel events: logged, counted in the metrics, and NOT_SERVING at once when the pool turns read-only or fails")
+    .option('--autoextend', 'grow a loopback pool when data use crosses --autoextend-threshold (like LVM autoextend; implies --watch)')
+    .option('--autoextend-threshold <percent>', 'autoextend threshold (default 80)')
+    .option('--autoextend-percent <percent>', 'autoextend growth (default 20)')
+    .option('--autoextend-max-size <size>', 'never autoextend past this size')
     .option('--shutdown-timeout <seconds>', `how long a shutdown waits for calls in flight before cancelling them (default ${DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000})`)
     .action(async (flags: ServeFlags) => runServe(flags, env)));
 }

@@ -1,13 +1,17 @@
 /**
- * containerd's snapshots API (proto/containerd/services/snapshots/v1/snapshots.proto),
- * loaded with @grpc/proto-loader, and the TypeScript shapes of its messages
- * as the loader decodes them (field names as in the .proto, int64 as number,
- * enums as their names, defaults filled in).
+ * containerd's snapshots API (proto/containerd/services/snapshots/v1/snapshots.proto)
+ * as code generated from the .proto by ts-proto (src/server/generated/,
+ * `npm run gen:proto`): message types with field names as in the .proto,
+ * int64 as number, enums as their names, and the grpc-js service
+ * definition. Nothing parses a .proto at run time.
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import * as snapshots from './generated/containerd/services/snapshots/v1/snapshots.js';
+import type { Mount } from './generated/containerd/types/mount.js';
+import type { Timestamp } from './generated/google/protobuf/timestamp.js';
+import { decodeStrict } from './strict-utf8.js';
 
 /** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
 export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto');
@@ -18,123 +22,87 @@ export const SNAPSHOTS_PROTO = 'containerd/services/snapshots/v1/snapshots.proto
 /** The service's full name, as in method paths (`/containerd.services.snapshots.v1.Snapshots/Prepare`). */
 export const SNAPSHOTS_SERVICE = 'containerd.services.snapshots.v1.Snapshots';
 
-/** How the messages are decoded and encoded. */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-};
-
-let cached: grpc.ServiceDefinition | undefined;
-
-/** The Snapshots service definition (loaded once). */
-export function snapshotsServiceDefinition(): grpc.ServiceDefinition {
-  if (!cached) {
-    const definition = protoLoader.loadSync(SNAPSHOTS_PROTO, LOADER_OPTIONS);
-    const service = definition[SNAPSHOTS_SERVICE];
-    if (!service || !('Prepare' in service)) throw new Error(`${SNAPSHOTS_PROTO} does not define ${SNAPSHOTS_SERVICE}`);
-    cached = service as grpc.ServiceDefinition;
-  }
-  return cached;
-}
-
-/** A client constructor for the service, for tests and tools. */
-export function snapshotsClientConstructor(): grpc.ServiceClientConstructor {
-  return grpc.makeGenericClientConstructor(snapshotsServiceDefinition(), 'Snapshots');
-}
-
 /** containerd.types.Mount. */
-export interface MountMessage {
-  /** The filesystem type ('ext4', 'xfs', 'bind'). */
-  type: string;
-  /** The device to mount. */
-  source: string;
-  /** The mount point in the container; snapshotters leave it empty. */
-  target: string;
-  /** fstab-style mount options. */
-  options: string[];
-}
+export type MountMessage = Mount;
 
-/** containerd.services.snapshots.v1.Kind. */
-export type KindName = 'UNKNOWN' | 'VIEW' | 'ACTIVE' | 'COMMITTED';
+/** containerd.services.snapshots.v1.Kind, by name. */
+export type KindName = `${snapshots.Kind}`;
 
 /** google.protobuf.Timestamp. */
-export interface TimestampMessage {
-  /** Seconds since the Unix epoch. */
-  seconds: number;
-  /** Nanoseconds within the second. */
-  nanos: number;
-}
+export type TimestampMessage = Timestamp;
 
 /** containerd.services.snapshots.v1.Info. */
-export interface InfoMessage {
-  /** The key (active, view) or name (committed). */
-  name: string;
-  /** The committed parent's name; empty for none. */
-  parent: string;
-  /** The snapshot's kind. */
-  kind: KindName;
-  /** When it was made (null only in a request that left it out). */
-  created_at: TimestampMessage | null;
-  /** When it last changed. */
-  updated_at: TimestampMessage | null;
-  /** The snapshot's labels. */
-  labels: Record<string, string>;
+export type InfoMessage = snapshots.Info;
+
+let strictDefinition: typeof snapshots.SnapshotsService | undefined;
+
+/**
+ * The Snapshots service definition (generated), its handlers named in lower
+ * camel case (`prepare`, `list`); requests are decoded with strict UTF-8
+ * (see strict-utf8.ts).
+ */
+export function snapshotsServiceDefinition(): typeof snapshots.SnapshotsService {
+  if (!strictDefinition) {
+    const definition: Record<string, unknown> = {};
+    for (const [name, method] of Object.entries(snapshots.SnapshotsService)) {
+      const request = REQUESTS[name as keyof typeof snapshots.SnapshotsService];
+      definition[name] = { ...method, requestDeserialize: (bytes: Buffer) => decodeStrict(request, bytes) };
+    }
+    strictDefinition = definition as typeof snapshots.SnapshotsService;
+  }
+  return strictDefinition;
 }
 
-/** @internal PrepareSnapshotRequest and ViewSnapshotRequest, decoded. */
-export interface PrepareSnapshotRequest {
-  snapshotter: string;
-  key: string;
-  parent: string;
-  labels: Record<string, string>;
+// Each method's request message, so a client may send partial requests (the rest defaulted).
+const REQUESTS: Record<keyof typeof snapshots.SnapshotsService, snapshots.MessageFns<unknown>> = {
+  prepare: snapshots.PrepareSnapshotRequest,
+  view: snapshots.ViewSnapshotRequest,
+  mounts: snapshots.MountsRequest,
+  commit: snapshots.CommitSnapshotRequest,
+  remove: snapshots.RemoveSnapshotRequest,
+  stat: snapshots.StatSnapshotRequest,
+  update: snapshots.UpdateSnapshotRequest,
+  list: snapshots.ListSnapshotsRequest,
+  usage: snapshots.UsageRequest,
+  cleanup: snapshots.CleanupRequest,
+} as Record<keyof typeof snapshots.SnapshotsService, snapshots.MessageFns<unknown>>;
+
+let clientConstructor: grpc.ServiceClientConstructor | undefined;
+
+/**
+ * A client constructor for the service, for tests and tools: methods under
+ * their .proto names (`Prepare`) and in lower camel case (`prepare`), and
+ * requests may leave fields out (they take their defaults).
+ */
+export function snapshotsClientConstructor(): grpc.ServiceClientConstructor {
+  if (!clientConstructor) {
+    const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    for (const [name, method] of Object.entries(snapshots.SnapshotsService)) {
+      const request = REQUESTS[name as keyof typeof snapshots.SnapshotsService];
+      definition[name] = {
+        ...method,
+        originalName: method.path.slice(method.path.lastIndexOf('/') + 1),
+        requestSerialize: (value: unknown) => Buffer.from(request.encode(request.fromPartial(value as never)).finish()),
+      } as grpc.MethodDefinition<unknown, unknown>;
+    }
+    clientConstructor = grpc.makeGenericClientConstructor(definition, 'Snapshots');
+  }
+  return clientConstructor;
 }
-/** @internal */
-export type ViewSnapshotRequest = PrepareSnapshotRequest;
-/** @internal Mounts, Remove, Stat and Usage requests, decoded. */
-export interface KeyRequest {
-  snapshotter: string;
-  key: string;
-}
-/** @internal */
-export interface CommitSnapshotRequest {
-  snapshotter: string;
-  name: string;
-  key: string;
-  labels: Record<string, string>;
-}
-/** @internal */
-export interface UpdateSnapshotRequest {
-  snapshotter: string;
-  info: InfoMessage | null;
-  update_mask: { paths: string[] } | null;
-}
-/** @internal */
-export interface ListSnapshotsRequest {
-  snapshotter: string;
-  filters: string[];
-}
-/** @internal */
-export interface CleanupRequest {
-  snapshotter: string;
-}
-/** @internal Prepare, View and Mounts responses. */
-export interface MountsResponse {
-  mounts: MountMessage[];
-}
-/** @internal Stat and Update responses. */
-export interface InfoResponse {
-  info: InfoMessage;
-}
-/** @internal One List message. */
-export interface ListSnapshotsResponse {
-  info: InfoMessage[];
-}
-/** @internal */
-export interface UsageResponse {
-  size: number;
-  inodes: number;
-}
+
+export type {
+  PrepareSnapshotRequest,
+  ViewSnapshotRequest,
+  MountsRequest,
+  CommitSnapshotRequest,
+  RemoveSnapshotRequest,
+  StatSnapshotRequest,
+  UpdateSnapshotRequest,
+  ListSnapshotsRequest,
+  ListSnapshotsResponse,
+  UsageRequest,
+  UsageResponse,
+  CleanupRequest,
+  MountsResponse,
+  StatSnapshotResponse,
+} from './generated/containerd/services/snapshots/v1/snapshots.js';

@@ -17,9 +17,16 @@ import { InvalidArgumentError, UnavailableError } from '../snapshotter/errors.js
 import { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { SnapshotterOptions } from '../snapshotter/options.js';
 import { parseSize, type SizeInput } from '../snapshotter/sizes.js';
+import { poolMetrics } from '../snapshotter/metrics.js';
+import type { AutoextendPolicy } from '../thin/autoextend.js';
 import { ThinPool } from '../thin/pool.js';
 import type { ThinPoolApi } from '../thin/types.js';
+import { HEALTH_SERVICE_DEFINITION, HealthService, type HealthState } from './health.js';
 import { createLogger, silentLogger, type Logger } from './logger.js';
+import { MetricsEndpoint, type ListenAddress } from './metrics-http.js';
+import { ServerMetrics } from './metrics.js';
+import { sdNotify } from './notify.js';
+import { watchPool, type PoolWatch } from './pool-watch.js';
 import { snapshotsServiceDefinition } from './proto.js';
 import { SnapshotsService, type SnapshotsServiceOptions, type SnapshotterApi } from './service.js';
 
@@ -38,6 +45,8 @@ export interface SnapshotsServerOptions extends SnapshotsServiceOptions {
   socketMode?: number;
   /** How long close() waits for calls in flight before cancelling them; default 30 s. */
   shutdownTimeoutMs?: number;
+  /** The grpc.health.v1.Health service served on the same socket; default one that is always SERVING (until close). */
+  health?: HealthService;
 }
 
 // Whether something accepts connections on the unix socket `file`.
@@ -98,6 +107,8 @@ export class SnapshotsServer implements AsyncDisposable {
     readonly socketPath: string,
     private readonly server: grpc.Server,
     private readonly service: SnapshotsService,
+    /** The health service on the same socket. */
+    readonly health: HealthService,
     private readonly socketIno: number,
     private readonly logger: Logger,
     private readonly shutdownTimeoutMs: number,
@@ -119,8 +130,10 @@ export class SnapshotsServer implements AsyncDisposable {
     if (!(shutdownTimeoutMs >= 0)) throw new InvalidArgumentError('shutdownTimeoutMs must be 0 or more');
     const service = new SnapshotsService(snapshotter, options);
     await prepareSocketPath(file);
+    const health = options.health ?? new HealthService({ logger });
     const server = new grpc.Server();
     server.addService(snapshotsServiceDefinition(), service.implementation());
+    server.addService(HEALTH_SERVICE_DEFINITION, health.implementation());
     const restoreUmask = narrowUmask();
     try {
       await new Promise<number>((resolve, reject) => {
@@ -140,7 +153,7 @@ export class SnapshotsServer implements AsyncDisposable {
       throw e;
     }
     logger.info('listening', { socket: file, mode: `0${mode.toString(8)}` });
-    return new SnapshotsServer(file, server, service, ino, logger, shutdownTimeoutMs);
+    return new SnapshotsServer(file, server, service, health, ino, logger, shutdownTimeoutMs);
   }
 
   /** Calls being served now. */
@@ -161,6 +174,8 @@ export class SnapshotsServer implements AsyncDisposable {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.logger.info('shutting down', { socket: this.socketPath, inFlight: this.service.running });
+      // NOT_SERVING, and Watch streams end: the server's graceful shutdown waits for open streams.
+      await this.health.shutdown();
       const stopped = new Promise<void>((resolve) => {
         this.server.tryShutdown(() => resolve());
       });
@@ -223,6 +238,24 @@ export interface ServeOptions extends Partial<SnapshotterOptions>, SnapshotsServ
   handleSignals?: boolean;
   /** Shut down gracefully when this is aborted. */
   signal?: AbortSignal;
+  /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (`'127.0.0.1:9100'`, `'[::1]:9100'`, `':9100'`). */
+  metricsAddress?: string | ListenAddress;
+  /** Watch the pool's kernel events: to the log, the metrics and the health service. Needs a {@link ThinPool}. */
+  watch?: boolean;
+  /** Grow the pool past a threshold (implies `watch`). */
+  autoextend?: AutoextendPolicy;
+  /** Tell systemd READY=1 once listening when NOTIFY_SOCKET is set (Type=notify units); default true. */
+  notify?: boolean;
+  /** How often the health service re-reads the pool while someone watches it; default 5000 ms. */
+  healthPollIntervalMs?: number;
+}
+
+/** The parts of a {@link Serving} besides the server and the snapshotter. */
+interface ServingParts {
+  metrics: ServerMetrics;
+  endpoint: MetricsEndpoint | undefined;
+  poolWatch: PoolWatch | undefined;
+  notify: boolean;
 }
 
 const SNAPSHOTTER_KEYS = [
@@ -254,6 +287,7 @@ export class Serving implements AsyncDisposable {
     private readonly owned: { snapshotter: boolean; pool: ThinPoolApi | undefined },
     private readonly logger: Logger,
     private readonly detach: () => void,
+    private readonly parts: ServingParts,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.finish = (error) => (error === undefined ? resolve() : reject(error));
@@ -267,6 +301,21 @@ export class Serving implements AsyncDisposable {
     return this.server.socketPath;
   }
 
+  /** The server's metrics (a private prom-client registry). */
+  get metrics(): ServerMetrics {
+    return this.parts.metrics;
+  }
+
+  /** The metrics endpoint, when `metricsAddress` was given. */
+  get metricsEndpoint(): MetricsEndpoint | undefined {
+    return this.parts.endpoint;
+  }
+
+  /** The health service on the socket. */
+  get health(): HealthService {
+    return this.server.health;
+  }
+
   /**
    * Stops gracefully: the server finishes the calls in flight, then the
    * snapshotter closes (when serve opened it), then the pool (when serve
@@ -276,7 +325,10 @@ export class Serving implements AsyncDisposable {
     this.closing ??= (async () => {
       this.detach();
       const errors: unknown[] = [];
+      if (this.parts.notify) void sdNotify(['STOPPING=1'], { logger: this.logger });
+      this.parts.poolWatch?.stop();
       await this.server.close().catch((e: unknown) => errors.push(e));
+      await this.parts.endpoint?.close().catch((e: unknown) => errors.push(e));
       if (this.owned.snapshotter) await this.snapshotter.close().catch((e: unknown) => errors.push(e));
       if (this.owned.pool) await this.owned.pool.close().catch((e: unknown) => errors.push(e));
       if (errors.length > 0) {
@@ -355,19 +407,48 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   }
   const ownsSnapshotter = options.snapshotter === undefined;
 
-  let server: SnapshotsServer;
+  const served = snapshotter;
+  const metrics = new ServerMetrics(served, { logger, processMetrics: options.metricsAddress !== undefined });
+  const health = new HealthService({
+    logger,
+    probe: () => poolHealth(served),
+    ...(options.healthPollIntervalMs === undefined ? {} : { pollIntervalMs: options.healthPollIntervalMs }),
+  });
+  let server: SnapshotsServer | undefined;
+  let endpoint: MetricsEndpoint | undefined;
+  let poolWatch: PoolWatch | undefined;
   try {
-    server = await SnapshotsServer.listen(snapshotter, options.socket, { ...options, logger });
+    server = await SnapshotsServer.listen(served, options.socket, { ...options, logger, health, onCall: (call) => metrics.observeCall(call) });
+    if (options.watch === true || options.autoextend !== undefined) {
+      const pool = served.pool;
+      if (!(pool instanceof ThinPool)) throw new InvalidArgumentError('watching a pool needs a kernel pool (ThinPool)');
+      poolWatch = await watchPool(pool, {
+        logger,
+        ...(options.autoextend === undefined ? {} : { autoextend: options.autoextend }),
+        onEvent: (event) => {
+          if (event === 'status') return;
+          metrics.countPoolEvent(event);
+          if (event === 'readOnly' || event === 'failed' || event === 'needsCheck') void health.refresh();
+        },
+        onAutoextend: (outcome) => metrics.countAutoextend(outcome),
+      });
+    }
+    if (options.metricsAddress !== undefined) endpoint = await MetricsEndpoint.listen(metrics, options.metricsAddress, logger, () => health.refresh());
   } catch (e) {
+    poolWatch?.stop();
+    await server?.close().catch(() => undefined);
     if (ownsSnapshotter) await snapshotter.close().catch(() => undefined);
     await ownedPool?.close().catch(() => undefined);
     throw e;
   }
+  await health.refresh();
+  const notify = options.notify ?? true;
+  if (notify) await sdNotify(['READY=1', `STATUS=serving ${server.socketPath}`], { logger });
 
   const cleanups: Array<() => void> = [];
   const serving = new Serving(server, snapshotter, { snapshotter: ownsSnapshotter, pool: ownedPool }, logger, () => {
     for (const c of cleanups.splice(0)) c();
-  });
+  }, { metrics, endpoint, poolWatch, notify });
   const stop = (reason: string): void => {
     logger.info('shutdown requested', { reason });
     serving.close().catch(() => undefined);
@@ -403,4 +484,14 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     }
   }
   return serving;
+}
+
+/** The health of a served snapshotter: not serving while closed, or while its pool is read-only, failed or needs a check. */
+export async function poolHealth(snapshotter: Snapshotter): Promise<HealthState> {
+  if (snapshotter.closed) return { serving: false, reason: 'the snapshotter is closed' };
+  const pool = await poolMetrics(snapshotter.pool);
+  if (pool.failed) return { serving: false, reason: `pool ${pool.name} has failed` };
+  if (pool.needsCheck) return { serving: false, reason: `pool ${pool.name} needs a check (thin_check)` };
+  if (pool.readOnly) return { serving: false, reason: `pool ${pool.name} is read-only` };
+  return { serving: true };
 }

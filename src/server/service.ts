@@ -13,22 +13,27 @@ import type { Snapshotter } from '../snapshotter/snapshotter.js';
 import type { Info, Kind, Mount } from '../snapshotter/types.js';
 import { statusOf, toServiceError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
+import { invalidUtf8Field } from './strict-utf8.js';
+import { Kind as KindMessage } from './generated/containerd/services/snapshots/v1/snapshots.js';
 import type {
   CleanupRequest,
   CommitSnapshotRequest,
   InfoMessage,
-  InfoResponse,
-  KeyRequest,
-  KindName,
   ListSnapshotsRequest,
   ListSnapshotsResponse,
   MountMessage,
   MountsResponse,
   PrepareSnapshotRequest,
+  StatSnapshotResponse,
   TimestampMessage,
   UpdateSnapshotRequest,
   UsageResponse,
 } from './proto.js';
+
+/** Mounts, Remove, Stat and Usage requests. */
+type KeyRequest = { key: string };
+/** Stat and Update responses. */
+type InfoResponse = StatSnapshotResponse;
 
 /** What the service needs of a snapshotter (a {@link Snapshotter}, or a stand-in in tests). */
 export type SnapshotterApi = Pick<Snapshotter, 'prepare' | 'view' | 'mounts' | 'commit' | 'remove' | 'stat' | 'update' | 'usage' | 'walk' | 'cleanup'>;
@@ -50,9 +55,21 @@ export interface SnapshotsServiceOptions {
   listBatchSize?: number;
   /** Bytes (estimated) after which a List message is sent early; default {@link DEFAULT_LIST_BATCH_BYTES}. */
   listBatchBytes?: number;
+  /** Told of every finished call (for metrics); must not throw. */
+  onCall?: (call: CallOutcome) => void;
 }
 
-const KIND_NAMES: Readonly<Record<Kind, KindName>> = { view: 'VIEW', active: 'ACTIVE', committed: 'COMMITTED' };
+/** A finished call, as {@link SnapshotsServiceOptions.onCall} hears of it. */
+export interface CallOutcome {
+  /** The method's .proto name ('Prepare'). */
+  method: string;
+  /** How long it ran. */
+  seconds: number;
+  /** The gRPC status code's name: 'OK', 'NOT_FOUND', 'INTERNAL'... */
+  code: string;
+}
+
+const KIND_NAMES: Readonly<Record<Kind, KindMessage>> = { view: KindMessage.VIEW, active: KindMessage.ACTIVE, committed: KindMessage.COMMITTED };
 
 /** A Date as google.protobuf.Timestamp. */
 export function toTimestamp(date: Date): TimestampMessage {
@@ -89,6 +106,12 @@ function noParent(parent: string): string | undefined {
   return parent === '' ? undefined : parent;
 }
 
+// containerd refuses strings that are not UTF-8; the decoder would have replaced the bad bytes with U+FFFD.
+function refuseInvalidUtf8(request: unknown): void {
+  const field = invalidUtf8Field(request);
+  if (field !== undefined) throw new InvalidArgumentError(`${field} is not valid UTF-8`);
+}
+
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** The Snapshots service: its handlers, and a count of calls in flight for graceful shutdown. */
@@ -96,6 +119,7 @@ export class SnapshotsService {
   private readonly logger: Logger;
   private readonly batchSize: number;
   private readonly batchBytes: number;
+  private readonly onCall: ((call: CallOutcome) => void) | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   private idleWaiters: Array<() => void> = [];
 
@@ -106,6 +130,7 @@ export class SnapshotsService {
     this.logger = options.logger ?? silentLogger;
     this.batchSize = options.listBatchSize ?? DEFAULT_LIST_BATCH_SIZE;
     this.batchBytes = options.listBatchBytes ?? DEFAULT_LIST_BATCH_BYTES;
+    this.onCall = options.onCall;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError('listBatchSize must be a positive integer');
     if (!(this.batchBytes > 0)) throw new RangeError('listBatchBytes must be positive');
   }
@@ -132,12 +157,14 @@ export class SnapshotsService {
   }
 
   private logOutcome(method: string, fields: Record<string, unknown>, started: number, error?: unknown): void {
-    const durationMs = Math.round(performance.now() - started);
+    const elapsedMs = performance.now() - started;
+    const durationMs = Math.round(elapsedMs);
+    const code = error === undefined ? 'OK' : Status[statusOf(error)];
+    this.onCall?.({ method, seconds: elapsedMs / 1000, code });
     if (error === undefined) {
       this.logger.debug('rpc', { method, ...fields, durationMs });
       return;
     }
-    const code = Status[statusOf(error)];
     const line = { method, ...fields, durationMs, code, error };
     if (code === 'INTERNAL') this.logger.error('rpc failed', line);
     else if (code === 'UNAVAILABLE') this.logger.warn('rpc failed', line);
@@ -153,6 +180,7 @@ export class SnapshotsService {
           let described: Record<string, unknown> = {};
           try {
             described = fields(request);
+            refuseInvalidUtf8(request);
             const response = await run(request);
             this.logOutcome(method, described, started);
             callback(null, response);
@@ -187,6 +215,7 @@ export class SnapshotsService {
           }
         };
         try {
+          refuseInvalidUtf8(call.request);
           let batch: InfoMessage[] = [];
           let bytes = 0;
           for await (const info of this.snapshotter.walk(...filters)) {
@@ -211,48 +240,53 @@ export class SnapshotsService {
     );
   }
 
-  /** The handlers, for grpc.Server.addService. */
+  /** The handlers, for grpc.Server.addService with the generated definition (keys in lower camel case). */
   implementation(): grpc.UntypedServiceImplementation {
     const s = this.snapshotter;
     const key = (r: { key: string }) => ({ key: r.key });
     const created = (r: PrepareSnapshotRequest) => ({ key: r.key, parent: r.parent, labels: r.labels });
     const mounts = (list: Mount[]): MountsResponse => ({ mounts: list.map(toMountMessage) });
     return {
-      Prepare: this.unary<PrepareSnapshotRequest, MountsResponse>('Prepare', created, async (r) =>
+      prepare: this.unary<PrepareSnapshotRequest, MountsResponse>('Prepare', created, async (r) =>
         mounts(await s.prepare(r.key, noParent(r.parent), { labels: r.labels })),
       ),
-      View: this.unary<PrepareSnapshotRequest, MountsResponse>('View', created, async (r) =>
+      view: this.unary<PrepareSnapshotRequest, MountsResponse>('View', created, async (r) =>
         mounts(await s.view(r.key, noParent(r.parent), { labels: r.labels })),
       ),
-      Mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
-      Commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
+      mounts: this.unary<KeyRequest, MountsResponse>('Mounts', key, async (r) => mounts(await s.mounts(r.key))),
+      commit: this.unary<CommitSnapshotRequest, Record<string, never>>(
         'Commit',
-        (r) => ({ name: r.name, key: r.key, labels: r.labels }),
+        (r) => ({ name: r.name, key: r.key, labels: r.labels, ...(r.parent ? { parent: r.parent } : {}) }),
         async (r) => {
+          if (r.parent !== undefined && r.parent !== '') {
+            throw new InvalidArgumentError(
+              `commit of ${JSON.stringify(r.key)} with parent ${JSON.stringify(r.parent)}: rebase is not supported (a thin snapshot cannot be rebased onto another parent)`,
+            );
+          }
           await s.commit(r.name, r.key, { labels: r.labels });
           return {};
         },
       ),
-      Remove: this.unary<KeyRequest, Record<string, never>>('Remove', key, async (r) => {
+      remove: this.unary<KeyRequest, Record<string, never>>('Remove', key, async (r) => {
         await s.remove(r.key);
         return {};
       }),
-      Stat: this.unary<KeyRequest, InfoResponse>('Stat', key, async (r) => ({ info: toInfoMessage(await s.stat(r.key)) })),
-      Update: this.unary<UpdateSnapshotRequest, InfoResponse>(
+      stat: this.unary<KeyRequest, InfoResponse>('Stat', key, async (r) => ({ info: toInfoMessage(await s.stat(r.key)) })),
+      update: this.unary<UpdateSnapshotRequest, InfoResponse>(
         'Update',
-        (r) => ({ key: r.info?.name, paths: r.update_mask?.paths ?? [] }),
+        (r) => ({ key: r.info?.name, paths: r.update_mask ?? [] }),
         async (r) => {
           if (!r.info) throw new InvalidArgumentError('update needs an info');
-          const paths = r.update_mask?.paths ?? [];
+          const paths = r.update_mask ?? [];
           return { info: toInfoMessage(await s.update({ name: r.info.name, labels: r.info.labels }, ...paths)) };
         },
       ),
-      List: (call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>) => this.list(call),
-      Usage: this.unary<KeyRequest, UsageResponse>('Usage', key, async (r) => {
+      list: (call: grpc.ServerWritableStream<ListSnapshotsRequest, ListSnapshotsResponse>) => this.list(call),
+      usage: this.unary<KeyRequest, UsageResponse>('Usage', key, async (r) => {
         const usage = await s.usage(r.key);
         return { size: usage.size, inodes: usage.inodes };
       }),
-      Cleanup: this.unary<CleanupRequest, Record<string, never>>('Cleanup', () => ({}), async () => {
+      cleanup: this.unary<CleanupRequest, Record<string, never>>('Cleanup', () => ({}), async () => {
         await s.cleanup();
         return {};
       }),

@@ -46,6 +46,6 @@ export async function ensureBase(core: SnapshotterCore): Promise<BaseRecord> {
     await rollbackDevice(core, record, true).catch(() => undefined);
     throw e;
   } finally {
-    core.busyIds.delete(record.id);
+    core.claims.release(record.id);
   }
 }

@@ -1,5 +1,6 @@
 /** What the snapshotter's parts share: the store, the pool and the options. */
 import type { ThinActivation, ThinDeviceApi, ThinPoolApi } from '../thin/types.js';
+import type { IdClaims } from './id-claims.js';
 import type { Metastore, WriteTransaction } from './metastore.js';
 import type { ResolvedOptions } from './options.js';
 import type { PoolTransactions } from './pool-transactions.js';
@@ -11,8 +12,13 @@ export interface SnapshotterCore {
   readonly pool: ThinPoolApi;
   readonly poolTx: PoolTransactions;
   readonly options: ResolvedOptions;
-  /** Thin ids a running operation is creating or destroying: cleanup() leaves them alone. */
-  readonly busyIds: Set<number>;
+  /** Thin ids a running operation is creating or destroying (see id-claims.ts). */
+  readonly claims: IdClaims;
+  /**
+   * Committed devices whose deactivation was deferred (still active while
+   * something holds them open): suspended around a create_snap of a child.
+   */
+  readonly heldOrigins: Set<number>;
 }
 
 const MAX_NAME = 127;

@@ -1,6 +1,6 @@
 /**
  * Test-only crash points. The snapshotter calls {@link crashPoint} between
- * every step of prepare, view, commit, remove, cleanup and base creation.
+ * every step of prepare, view, commit, remove, cleanup, resize and base creation.
  * When the environment variable DEVMAPPER_CRASH_POINT names the point, the
  * process kills itself with SIGKILL right there, leaving the metastore and
  * the pool exactly as a crash would. Tests then open the snapshotter again
@@ -24,15 +24,17 @@ export const CRASH_POINTS = [
   'prepare:after-intent',
   'prepare:after-create-snapshot',
   'prepare:after-activate',
+  'prepare:after-grow',
   'prepare:after-record',
   'view:after-intent',
   'view:after-create-snapshot',
   'view:after-activate',
+  'view:after-grow',
   'view:after-record',
   'commit:after-suspend',
   'commit:after-resume',
-  'commit:after-deactivate',
   'commit:after-record',
+  'commit:after-deactivate',
   'remove:after-deactivate',
   'remove:after-record',
   'remove:after-discard',
@@ -46,6 +48,9 @@ export const CRASH_POINTS = [
   'cleanup:after-delete-thin',
   'cleanup:after-release',
   'cleanup:after-defer',
+  'resize:after-intent',
+  'resize:after-device-grow',
+  'resize:after-fs-grow',
 ] as const;
 
 /** A crash point's name. */

@@ -13,7 +13,7 @@
  *   and free the id in one batch.
  *   A crash leaves the record: reconcile or cleanup() finishes the job.
  */
-import type { ThinDeviceApi } from '../thin/types.js';
+import type { ThinCreateOptions, ThinDeviceApi } from '../thin/types.js';
 import { activation, deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { crashPoint, isSimulatedCrash, type CrashPointName } from './crash-points.js';
 import { markRemoved, releaseDevice } from './device-release.js';
@@ -46,8 +46,10 @@ const MAX_ID_ATTEMPTS = 8;
  */
 export async function createDevice(core: SnapshotterCore, spec: NewDevice): Promise<{ record: DeviceRecord; device: ThinDeviceApi }> {
   for (let attempt = 1; ; attempt++) {
+    let claimed: number | undefined;
     const record = await core.store.transaction(async (tx) => {
-      const id = await allocateThinId(tx);
+      const id = await allocateThinId(tx, core.claims);
+      claimed = id;
       const rec: DeviceRecord = {
         id,
         state: 'creating',
@@ -59,9 +61,11 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
       if (spec.baseSpec !== undefined) rec.baseSpec = spec.baseSpec;
       tx.put(keys.device(id), rec);
       return rec;
+    }).catch((e: unknown) => {
+      if (claimed !== undefined) core.claims.release(claimed);
+      throw e;
     });
-    // The caller clears it once the device has its owner (or is rolled back).
-    core.busyIds.add(record.id);
+    // The id stays claimed until the caller has given the device its owner (or rolled it back).
     crashPoint(`${spec.phase}:after-intent`);
     let created = false;
     try {
@@ -70,7 +74,7 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
       await core.poolTx.apply({
         run: async (check) => {
           if (spec.originId === undefined) await core.pool.createThin(record.id, { check });
-          else await core.pool.createSnapshot(record.id, spec.originId, { check });
+          else await snapshotOrigin(core, record.id, spec.originId, spec.sizeBytes, check);
           created = true;
         },
         checkedByPool: true,
@@ -83,14 +87,49 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
     } catch (e) {
       if (isSimulatedCrash(e)) throw e;
       if (!created && errorCode(e) === 'EEXIST' && attempt < MAX_ID_ATTEMPTS) {
-        await markForeign(core, record);
+        await markForeign(core, record).finally(() => core.claims.release(record.id));
         continue;
       }
       await rollbackDevice(core, record, created).catch(() => undefined);
-      core.busyIds.delete(record.id);
+      core.claims.release(record.id);
       throw e;
     }
   }
+}
+
+/**
+ * `create_snap` of `originId`. A committed origin whose deactivation was
+ * deferred may still be active (held open): the kernel requires an active
+ * origin to be suspended around the message, and the pool only knows to do
+ * that for devices it activated itself, so it is done here. Children of one
+ * such origin take turns (its claim), so one resume cannot end another's suspend.
+ */
+async function snapshotOrigin(
+  core: SnapshotterCore,
+  id: number,
+  originId: number,
+  sizeBytes: number,
+  check: ThinCreateOptions['check'],
+): Promise<void> {
+  const options = check === undefined ? {} : { check };
+  if (!core.heldOrigins.has(originId)) {
+    await core.pool.createSnapshot(id, originId, options);
+    return;
+  }
+  await core.claims.with(originId, async () => {
+    const origin = deviceHandle(core, { id: originId, name: deviceName(core.pool.name, originId), sizeBytes });
+    if (!(await origin.isActive())) {
+      core.heldOrigins.delete(originId);
+      await core.pool.createSnapshot(id, originId, options);
+      return;
+    }
+    await origin.suspend();
+    try {
+      await core.pool.createSnapshot(id, originId, options);
+    } finally {
+      await origin.resume();
+    }
+  });
 }
 
 /** Records an id that turned out to be taken in the pool so that it is never handed out again. */
@@ -138,7 +177,7 @@ export type DestroyPhase = 'remove' | 'cleanup' | 'reconcile';
  * deactivate, discard when configured, delete the id, then drop the record
  * and free the id. Resolves false, having deleted nothing, when the device
  * is still held open: it is then `removed` with a deferred removal pending
- * (see device-release.ts), for a later cleanup().
+ * (see device-release.ts), for a later cleanup(). The caller holds the id's claim.
  */
 export async function destroyDevice(
   core: SnapshotterCore,
@@ -149,12 +188,7 @@ export async function destroyDevice(
     released?: boolean;
   } = {},
 ): Promise<boolean> {
-  core.busyIds.add(record.id);
-  try {
-    return await destroySteps(core, record, phase, options.released === true);
-  } finally {
-    core.busyIds.delete(record.id);
-  }
+  return destroySteps(core, record, phase, options.released === true);
 }
 
 async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: DestroyPhase, released: boolean): Promise<boolean> {
@@ -178,6 +212,7 @@ async function destroySteps(core: SnapshotterCore, record: DeviceRecord, phase: 
     releaseThinId(tx, record.id);
     stagePoolRecord(core, tx);
   });
+  core.heldOrigins.delete(record.id);
   point('after-release');
   return true;
 }

@@ -7,6 +7,7 @@
  * inside a metastore write transaction, which serializes allocations.
  */
 import { FailedPreconditionError } from './errors.js';
+import { IdClaims } from './id-claims.js';
 import type { WriteTransaction } from './metastore.js';
 import { keys } from './records.js';
 import { MAX_THIN_ID } from '../thin/types.js';
@@ -15,28 +16,34 @@ import { MAX_THIN_ID } from '../thin/types.js';
 export const FIRST_THIN_ID = 1;
 
 /**
- * Takes a free thin id: the lowest released one, else the next never-used
- * one, skipping ids that have a device record (ids found foreign in the pool).
+ * Takes a free thin id and claims it: the lowest released one, else the
+ * next never-used one, skipping ids that have a device record (ids found
+ * foreign in the pool) and ids claimed by a running operation (a cleanup
+ * still looking at an id it read before it was freed). The caller releases
+ * the claim once the id's record is settled (or the transaction failed).
  *
  * @throws FailedPreconditionError when all 2^24 - 1 ids are in use.
  */
-export async function allocateThinId(tx: WriteTransaction): Promise<number> {
+export async function allocateThinId(tx: WriteTransaction, claims: IdClaims = new IdClaims()): Promise<number> {
   const cursor = cursors.get(tx) ?? { after: undefined, freeListDone: false };
   cursors.set(tx, cursor);
   if (!cursor.freeListDone) {
     // Past the last free id this transaction took: a binary search in the mirror.
-    const id = tx.freeIds.firstAfter(cursor.after);
+    let id = tx.freeIds.firstAfter(cursor.after);
+    while (id !== undefined && claims.has(id)) id = tx.freeIds.firstAfter(id);
     if (id !== undefined) {
       cursor.after = id;
       tx.del(keys.free(id));
+      claims.tryClaim(id);
       return id;
     }
     cursor.freeListDone = true;
   }
   let next = ((await tx.get(keys.allocNext)) as number | undefined) ?? FIRST_THIN_ID;
-  while (next <= MAX_THIN_ID && (await tx.get(keys.device(next))) !== undefined) next++;
+  while (next <= MAX_THIN_ID && (claims.has(next) || (await tx.get(keys.device(next))) !== undefined)) next++;
   if (next > MAX_THIN_ID) throw new FailedPreconditionError('every thin id (1 to 2^24 - 1) is in use');
   tx.put(keys.allocNext, next + 1);
+  claims.tryClaim(next);
   return next;
 }
 

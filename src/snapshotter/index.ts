@@ -41,6 +41,7 @@ export {
 } from './formatters/index.js';
 export { parseSize, parseFreeSpace, type SizeInput, type FreeSpaceFloor } from './sizes.js';
 export { parseFilter, compileFilters, MAX_FILTER_LENGTH, type Selector, type SnapshotFilter } from './filters.js';
-export { validateKey, validateLabel, validateLabels, MAX_KEY_BYTES, MAX_LABEL_BYTES } from './labels.js';
+export { validateKey, validateLabel, validateLabels, checkLabelsSize, MAX_KEY_BYTES, MAX_LABEL_BYTES, MAX_LABELS_BYTES } from './labels.js';
 export type { ReconcileReport } from './reconcile.js';
-export { CRASH_POINTS, CRASH_POINT_ENV, SimulatedCrash, setCrashPointHandler, type CrashPointName } from './crash-points.js';
+export { MAX_SIZE_LABEL } from './snapshot-size.js';
+export { poolMetrics, type SnapshotterMetrics, type PoolMetrics } from './metrics.js';

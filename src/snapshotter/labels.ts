@@ -1,12 +1,21 @@
 /**
  * Validation of snapshot keys and labels, done before anything is stored.
  * Label limits follow containerd's labels.Validate: key plus value at most
- * 4096 bytes.
+ * 4096 bytes; and one snapshot's labels together at most 1 MiB, so that no
+ * reply about it can outgrow a gRPC message.
  */
 import { InvalidArgumentError } from './errors.js';
 
 /** containerd's limit on a label: key and value together, in UTF-8 bytes. */
 export const MAX_LABEL_BYTES = 4096;
+
+/**
+ * The most label bytes (keys and values) one snapshot may carry: every
+ * reply that holds a snapshot's info (Stat, Update, a List message) then
+ * stays far below containerd's 16 MiB message limit, however many labels
+ * updates add.
+ */
+export const MAX_LABELS_BYTES = 1024 * 1024;
 
 /** The longest snapshot key or name accepted, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 4096;
@@ -79,5 +88,19 @@ export function validateLabels(labels: unknown): Record<string, string> {
     validateLabel(key, value);
     if (value !== '') Object.defineProperty(clean, key, { value, enumerable: true, writable: true, configurable: true });
   }
+  checkLabelsSize(clean);
   return clean;
+}
+
+/**
+ * Checks that a snapshot's labels together stay within {@link MAX_LABELS_BYTES}.
+ *
+ * @throws InvalidArgumentError when they do not.
+ */
+export function checkLabelsSize(labels: Readonly<Record<string, string>>): void {
+  let total = 0;
+  for (const [key, value] of Object.entries(labels)) total += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+  if (total > MAX_LABELS_BYTES) {
+    throw new InvalidArgumentError(`labels total ${total} bytes, more than the ${MAX_LABELS_BYTES} bytes one snapshot may carry`);
+  }
 }

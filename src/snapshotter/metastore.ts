@@ -6,10 +6,11 @@
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Level } from 'level';
+import type { Level } from 'level';
 import { UnavailableError, errorCode } from './errors.js';
 import { FreeIds } from './free-ids.js';
 import { Mutex } from './locks.js';
+import { checkMetastoreWrite } from './metastore-faults.js';
 import {
   SCHEMA_VERSION,
   keys,
@@ -91,6 +92,8 @@ export class Metastore {
     // mkdir's mode passes through the umask: set it exactly on a fresh directory.
     if (!existed) await chmod(rootPath, 0o700);
     const location = path.join(rootPath, METASTORE_DIRECTORY);
+    // LevelDB loads on first open, not with the package: `import 'devmapper'` and CLI commands that need no metastore start faster.
+    const { Level } = await import('level');
     const db: Database = new Level<string, unknown>(location, { valueEncoding: 'json' });
     try {
       await db.open();
@@ -131,6 +134,7 @@ export class Metastore {
       const result = await fn(tx);
       const ops = tx.operations();
       if (ops.length > 0) {
+        checkMetastoreWrite(ops.map((op) => op.key));
         await this.db.batch(ops, { sync: true });
         for (const op of ops) {
           if (!op.key.startsWith(keys.freePrefix)) continue;
@@ -202,6 +206,13 @@ export class Metastore {
     this.check();
     const values = await this.db.values({ gte: keys.devicePrefix, lt: prefixEnd(keys.devicePrefix) }).all();
     return values as DeviceRecord[];
+  }
+
+  /** The thin ids on the stored free list, ascending. */
+  async freeIdList(): Promise<number[]> {
+    this.check();
+    const found = await this.db.keys({ gte: keys.freePrefix, lt: prefixEnd(keys.freePrefix) }).all();
+    return found.map((k) => Number.parseInt(k.slice(keys.freePrefix.length), 16));
   }
 
   /** Every base record. */

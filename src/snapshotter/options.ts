@@ -7,6 +7,7 @@ import type { ThinPoolApi } from '../thin/types.js';
 import { InvalidArgumentError } from './errors.js';
 import { formatterArguments, getFormatter, registerFormatter, type Formatter } from './formatters/index.js';
 import type { PoolResolver } from './pool-resolver.js';
+import { checkMinimumSize } from './snapshot-size.js';
 import { parseFreeSpace, parseSize, roundUpToSector, type FreeSpaceFloor, type SizeInput } from './sizes.js';
 
 /** The default minimum free space: Docker's dm.min_free_space default. */
@@ -24,7 +25,7 @@ export interface SnapshotterOptions {
    * against `pool.name` when both are given.
    */
   poolName?: string;
-  /** How to open a pool by name; default {@link resolvePoolByName}. */
+  /** How to open a pool by name; default {@link devmapper!resolvePoolByName}. */
   resolvePool?: PoolResolver;
   /**
    * containerd `base_image_size`: the virtual size of every snapshot's
@@ -32,6 +33,15 @@ export interface SnapshotterOptions {
    * Rounded up to whole 512-byte sectors.
    */
   baseImageSize: SizeInput;
+  /**
+   * The size of every snapshot that asks for none (no
+   * `containerd.io/snapshot/max-size` label), when it is above the
+   * parent's or the base size: bytes or a size string, rounded up to whole
+   * sectors. The base stays `baseImageSize` (formatted once); each snapshot's
+   * device and filesystem are grown to this size. Default: none (snapshots
+   * keep their parent's size, parentless ones the base size).
+   */
+  defaultSnapshotSize?: SizeInput;
   /** containerd `fs_type`: 'ext4' (default), 'xfs', 'none', another registered name, or a formatter. */
   fsType?: string | Formatter;
   /**
@@ -50,6 +60,10 @@ export interface SnapshotterOptions {
    * Refuse to create snapshots when the pool's free data or metadata space
    * is below this: bytes, a size string, or a percentage of the pool ("10%",
    * Docker's dm.min_free_space). Default "10%"; 0 turns the check off.
+   * The rule looks at the pool's free space only, never at sizes: above the
+   * floor a snapshot of any size is accepted, also one larger than the
+   * pool's free space (thin provisioning); below it, every new snapshot and
+   * every resize is refused.
    */
   minFreeSpace?: SizeInput;
 }
@@ -58,6 +72,8 @@ export interface SnapshotterOptions {
 export interface ResolvedOptions {
   rootPath: string;
   baseImageSizeBytes: number;
+  /** 0: no default size. */
+  defaultSnapshotSizeBytes: number;
   formatter: Formatter;
   fsArguments: string[];
   mountOptions: string[];
@@ -86,9 +102,14 @@ export function resolveOptions(options: SnapshotterOptions): ResolvedOptions {
     if (!found) throw new InvalidArgumentError(`fsType: no formatter named ${JSON.stringify(fsType)} (register one with registerFormatter)`);
     formatter = found;
   } else {
+    checkMinimumSize(fsType, baseImageSizeBytes, 'baseImageSize');
     registerFormatter(fsType);
     formatter = fsType;
   }
+  checkMinimumSize(formatter, baseImageSizeBytes, 'baseImageSize');
+  const defaultSnapshotSizeBytes =
+    options.defaultSnapshotSize === undefined ? 0 : roundUpToSector(parseSize(options.defaultSnapshotSize, 'defaultSnapshotSize'));
+  if (defaultSnapshotSizeBytes > 0) checkMinimumSize(formatter, defaultSnapshotSizeBytes, 'defaultSnapshotSize');
   const fsOptions = options.fsOptions;
   if (fsOptions !== undefined && typeof fsOptions !== 'string' && !(Array.isArray(fsOptions) && fsOptions.every((o) => typeof o === 'string'))) {
     throw new InvalidArgumentError('fsOptions must be a string or an array of strings');
@@ -100,6 +121,7 @@ export function resolveOptions(options: SnapshotterOptions): ResolvedOptions {
   return {
     rootPath: options.rootPath,
     baseImageSizeBytes,
+    defaultSnapshotSizeBytes,
     formatter,
     fsArguments: formatterArguments(formatter, fsOptions),
     mountOptions: [...mountOptions],

@@ -12,8 +12,11 @@
  *   an open file descriptor): marked `removed` and left to a deferred
  *   removal, not a failure; cleanup() deletes it once the holder lets go;
  * - active and view snapshots: their device activated again (after a
- *   reboot) and resumed (after a crash between suspend and resume);
+ *   reboot), a pending deferred removal cancelled, and resumed (after a
+ *   crash between suspend and resume);
  * - committed snapshots and bases: resumed and deactivated;
+ * - `growing` devices (an interrupted resize): the device and its
+ *   filesystem grown to the recorded target, the size recorded;
  * - thin ids in the pool that this store never made: recorded as foreign,
  *   never touched, never handed out;
  * - a ready record whose thin id vanished (outside interference): the
@@ -24,6 +27,7 @@
 import { activation, deviceHandle, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { destroyDevice } from './device-lifecycle.js';
 import { releaseThinId } from './id-allocator.js';
+import { finishGrow } from './snapshot-grow.js';
 import { keys, type DeviceRecord } from './records.js';
 
 /** What reconcile found and did. */
@@ -41,6 +45,8 @@ export interface ReconcileReport {
    * with a deferred removal pending; cleanup() deletes them once released.
    */
   deferred: number[];
+  /** Snapshot keys whose interrupted resize was finished (device and filesystem grown). */
+  grown: string[];
   /** Thin ids found in the pool that this store did not make. */
   foreign: number[];
   /** Snapshots whose thin id vanished from the pool; dropped when they had no children. */
@@ -63,14 +69,14 @@ export interface ReconcileReport {
 
 /** Runs reconciliation (see the module comment). */
 export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport> {
-  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], foreign: [], lost: [], failed: [] };
+  const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], grown: [], foreign: [], lost: [], failed: [] };
   const inPool = new Set(await core.pool.thinIds());
   const devices = await core.store.devices();
   const known = new Set(devices.map((d) => d.id));
 
   for (const record of devices) {
     try {
-      await repair(core, record, inPool, report);
+      await core.claims.with(record.id, () => repair(core, record, inPool, report));
     } catch (error) {
       report.failed.push({ id: record.id, error });
     }
@@ -108,6 +114,16 @@ async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: Reado
       if (!inPool.has(record.id)) await handleLost(core, record, report);
       else await restoreActivation(core, record, report);
       break;
+    case 'growing': {
+      // The id cannot vanish mid-grow by this store's steps; a lost one is handled like a ready one.
+      if (!inPool.has(record.id)) {
+        await handleLost(core, record, report);
+        break;
+      }
+      const key = await finishGrow(core, record);
+      if (key !== undefined) report.grown.push(key);
+      break;
+    }
   }
 }
 
@@ -132,6 +148,8 @@ async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, re
   if (owner && owner.kind !== 'committed') {
     const wasActive = await device.isActive();
     if (!wasActive) await core.pool.activate(activation(record));
+    // A removal armed before a commit or remove whose record never landed: the snapshot still needs its device.
+    else if (await device.deferredRemovalPending()) await device.cancelDeferredRemoval();
     await device.resume();
     if (!wasActive && record.snapshot !== undefined) report.reactivated.push(record.snapshot);
     return;
@@ -139,6 +157,8 @@ async function restoreActivation(core: SnapshotterCore, record: DeviceRecord, re
   if (await device.isActive()) {
     await device.resume();
     await device.deactivate({ deferred: true });
+    // Still held open: a child's create_snap must suspend it.
+    if (await device.isActive()) core.heldOrigins.add(record.id);
     report.deactivated.push(record.id);
   }
 }

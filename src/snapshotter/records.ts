@@ -66,8 +66,10 @@ export interface SnapshotRecord {
  * - `removing`: the owner is gone; the id is being deleted (rolled forward after a crash).
  * - `removed`: async remove: waiting for cleanup().
  * - `foreign`: found in the pool but not made by this store; never touched, never handed out.
+ * - `growing`: an active snapshot being resized to `growToBytes` (device, then filesystem);
+ *   the next open finishes the grow.
  */
-export type DeviceState = 'creating' | 'ready' | 'removing' | 'removed' | 'foreign';
+export type DeviceState = 'creating' | 'ready' | 'removing' | 'removed' | 'foreign' | 'growing';
 
 /** `dev/<id>`. */
 export interface DeviceRecord {
@@ -81,6 +83,8 @@ export interface DeviceRecord {
   snapshot?: string;
   /** role base: the base spec. */
   baseSpec?: string;
+  /** state growing: the size being grown to. */
+  growToBytes?: number;
 }
 
 /** `base/<spec>`. */

@@ -6,9 +6,10 @@
  * kinds, commit only active snapshots, parents must be committed, remove
  * refuses parents, update changes labels only).
  */
+import { isDeviceMapperError } from '../dm/errors.js';
 import type { ThinPoolApi } from '../thin/types.js';
 import { baseSpec, ensureBase } from './base-device.js';
-import { deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
+import { activation, deviceHandle, deviceName, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { crashPoint, isSimulatedCrash } from './crash-points.js';
 import { createDevice, destroyDevice, rollbackDevice } from './device-lifecycle.js';
 import { markRemoved, releaseDevice } from './device-release.js';
@@ -21,15 +22,21 @@ import {
 } from './errors.js';
 import { compileFilters } from './filters.js';
 import { getFormatter } from './formatters/index.js';
-import { validateKey, validateLabel, validateLabels } from './labels.js';
+import { checkLabelsSize, validateKey, validateLabel, validateLabels } from './labels.js';
+import { IdClaims } from './id-claims.js';
+import { registerCore } from './introspection.js';
 import { KeyLocks, Mutex, type LockMode } from './locks.js';
 import { Metastore } from './metastore.js';
+import { collectMetrics, type SnapshotterMetrics } from './metrics.js';
 import { resolveOptions, type ResolvedOptions, type SnapshotterOptions } from './options.js';
 import { typedPoolError } from './pool-errors.js';
 import { PoolTransactions } from './pool-transactions.js';
 import { resolvePoolByName } from './pool-resolver.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { keys, type DeviceRecord, type SnapshotRecord } from './records.js';
+import { formatterOf, growSnapshot } from './snapshot-grow.js';
+import { checkMinimumSize, chooseSize, labelsWithSize, MAX_SIZE_LABEL, requestedSize } from './snapshot-size.js';
+import { parseSize, roundUpToSector, type SizeInput } from './sizes.js';
 import type { Info, InfoUpdate, Kind, Mount, SnapshotOptions, Usage } from './types.js';
 
 function toInfo(name: string, record: SnapshotRecord): Info {
@@ -71,6 +78,7 @@ export class Snapshotter implements AsyncDisposable {
   ) {
     this.core = core;
     this.reconcileReport = report;
+    registerCore(this, core);
   }
 
   /**
@@ -117,7 +125,8 @@ export class Snapshotter implements AsyncDisposable {
         store,
         pool,
         options: resolved,
-        busyIds: new Set(),
+        claims: new IdClaims(),
+        heldOrigins: new Set(),
         poolTx: new PoolTransactions(pool, transactionId, (error) => {
           if (snapshotter) snapshotter.unhealthy = error;
         }),
@@ -140,6 +149,18 @@ export class Snapshotter implements AsyncDisposable {
   /** The pool this snapshotter uses. */
   get pool(): ThinPoolApi {
     return this.core.pool;
+  }
+
+  /**
+   * The figures an operator watches: pool space, health and transaction id,
+   * snapshots by kind, devices pending removal or left over, udev counters.
+   * Reads only; works while the pool is unhealthy.
+   *
+   * @throws UnavailableError once closed.
+   */
+  async metrics(): Promise<SnapshotterMetrics> {
+    if (this.closing) throw new UnavailableError('the snapshotter is closed');
+    return collectMetrics(this.core, this.unhealthy);
   }
 
   // Tracks a running operation so close() can wait for it; refuses new ones once closing.
@@ -195,42 +216,62 @@ export class Snapshotter implements AsyncDisposable {
       const parentKey = parent === '' ? undefined : parent;
       if (parentKey !== undefined) validateKey(parentKey, 'parent');
       const labels = validateLabels(options?.labels);
+      const requested = requestedSize(labels);
       const wanted: Array<readonly [string, LockMode]> = [[key, 'write']];
       if (parentKey !== undefined) wanted.push([parentKey, 'read']);
-      return this.withLocks(wanted, () => this.createLocked(kind, key, parentKey, labels));
+      return this.withLocks(wanted, () => this.createLocked(kind, key, parentKey, labels, requested));
     });
   }
 
-  private async createLocked(kind: Exclude<Kind, 'committed'>, key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
-    const { store } = this.core;
+  private async createLocked(
+    kind: Exclude<Kind, 'committed'>,
+    key: string,
+    parent: string | undefined,
+    labels: Record<string, string>,
+    requested: number | undefined,
+  ): Promise<Mount[]> {
+    const { store, options } = this.core;
     const [existing, p] = await store.snapshotsOf(parent === undefined ? [key] : [key, parent]);
     if (existing) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`);
-    let origin: { deviceId: number; fsType: string; sizeBytes: number; inheritedBytes: number };
     if (parent !== undefined) {
       if (!p) throw new NotFoundError(`parent snapshot ${JSON.stringify(parent)} does not exist`);
       // containerd answers InvalidArgument here too.
       if (p.kind !== 'committed') throw new InvalidArgumentError(`parent ${JSON.stringify(parent)} is not a committed snapshot`);
+    }
+    // The size is checked before anything changes (a parentless snapshot's origin is the base of the current options).
+    const formatter = formatterOf(p?.fsType ?? options.formatter.name);
+    const sizeBytes = chooseSize({
+      requested,
+      originBytes: p?.sizeBytes ?? options.baseImageSizeBytes,
+      fromParent: p !== undefined,
+      defaultBytes: options.defaultSnapshotSizeBytes,
+      formatter,
+    });
+    let origin: { deviceId: number; fsType: string; sizeBytes: number; inheritedBytes: number };
+    if (p) {
       origin = { deviceId: p.deviceId, fsType: p.fsType, sizeBytes: p.sizeBytes, inheritedBytes: p.mappedBytes ?? 0 };
     } else {
       const base = await this.baseLock.run(() => ensureBase(this.core));
       origin = { deviceId: base.deviceId, fsType: base.fsType, sizeBytes: base.sizeBytes, inheritedBytes: base.mappedBytes };
     }
-    if (!getFormatter(origin.fsType)) {
-      throw new FailedPreconditionError(`filesystem ${JSON.stringify(origin.fsType)} has no registered formatter`);
-    }
 
     const phase = kind === 'active' ? 'prepare' : 'view';
-    const { record: device } = await createDevice(this.core, { phase, originId: origin.deviceId, sizeBytes: origin.sizeBytes, snapshot: key });
+    // A larger snapshot is activated at its size at once; its filesystem is grown before it is recorded.
+    const { record: device, device: handle } = await createDevice(this.core, { phase, originId: origin.deviceId, sizeBytes, snapshot: key });
     try {
+      if (sizeBytes > origin.sizeBytes) {
+        await formatter.grow?.(handle.path, sizeBytes);
+        crashPoint(`${phase}:after-grow`);
+      }
       const now = new Date().toISOString();
       const snapshot: SnapshotRecord = {
         kind,
-        labels,
+        labels: labelsWithSize(labels, sizeBytes, options.baseImageSizeBytes, requested !== undefined),
         created: now,
         updated: now,
         deviceId: device.id,
         fsType: origin.fsType,
-        sizeBytes: origin.sizeBytes,
+        sizeBytes,
         inheritedBytes: origin.inheritedBytes,
       };
       if (parent !== undefined) snapshot.parent = parent;
@@ -247,7 +288,7 @@ export class Snapshotter implements AsyncDisposable {
       if (!(await store.snapshot(key))) await rollbackDevice(this.core, device, true).catch(() => undefined);
       throw e;
     } finally {
-      this.core.busyIds.delete(device.id);
+      this.core.claims.release(device.id);
     }
   }
 
@@ -255,9 +296,18 @@ export class Snapshotter implements AsyncDisposable {
    * Creates an active (writable) snapshot `key` on top of the committed
    * `parent` (or on an empty filesystem) and returns how to mount it.
    *
+   * Its size: the `containerd.io/snapshot/max-size` label (bytes, a decimal
+   * integer) when given, else the larger of the parent's size (the base
+   * size without parent) and `defaultSnapshotSize`. A larger size gets a
+   * larger thin device whose filesystem is grown to fill it (the formatter's
+   * `grow`); the label then records the size, so stat shows it. Only the
+   * pool's free space is checked, never the size: a snapshot may be larger
+   * than the pool's free space (thin provisioning).
+   *
    * @throws AlreadyExistsError when `key` is taken by any snapshot.
    * @throws NotFoundError when `parent` does not exist.
-   * @throws InvalidArgumentError when `parent` is not committed, or for a bad key or label.
+   * @throws InvalidArgumentError when `parent` is not committed, for a bad key or label, or for a
+   *   size below the parent's, the base size or the filesystem's minimum.
    * @throws FailedPreconditionError when the pool's free space is below `minFreeSpace` or the pool's own minimum.
    * @throws UnavailableError when the pool is read-only, failed or needs a check.
    */
@@ -268,12 +318,44 @@ export class Snapshotter implements AsyncDisposable {
   /**
    * Creates a read-only view `key` of the committed `parent` (or of an
    * empty filesystem); its mounts carry 'ro'. (The device itself is
-   * writable so that a filesystem journal can be replayed on mount.)
+   * writable so that a filesystem journal can be replayed on mount.) Sized
+   * like {@link prepare}.
    *
    * @throws Like {@link prepare}.
    */
   view(key: string, parent?: string, options?: SnapshotOptions): Promise<Mount[]> {
     return this.createSnapshot('view', key, parent, options);
+  }
+
+  /**
+   * Grows the active snapshot `key` to `size` (bytes or a size string such
+   * as "20G", rounded up to whole sectors): records the intent, reloads its
+   * device with the larger size, grows its filesystem (online when it is
+   * mounted), then records the size (and the `containerd.io/snapshot/max-size`
+   * label). A crash partway is finished by the next open. The same size is
+   * a no-op; shrinking is refused.
+   *
+   * @throws NotFoundError when `key` does not exist.
+   * @throws FailedPreconditionError when `key` is not active, or the pool's free space is below `minFreeSpace`.
+   * @throws InvalidArgumentError for a malformed size, one below the current size or the filesystem's minimum.
+   */
+  resize(key: string, size: SizeInput): Promise<Info> {
+    return this.run(async () => {
+      validateKey(key);
+      const target = roundUpToSector(parseSize(size, 'size'));
+      return this.withLocks([[key, 'write']], async () => {
+        const record = await this.record(key);
+        if (record.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is not active: only active snapshots can be resized`);
+        const device = await this.deviceRecord(record);
+        if (target < record.sizeBytes) {
+          throw new InvalidArgumentError(`size: ${target} bytes is below snapshot ${JSON.stringify(key)}'s size, ${record.sizeBytes} bytes: shrinking is not supported`);
+        }
+        // An earlier resize that failed partway is finished by the same steps.
+        if (target === record.sizeBytes && device.state !== 'growing') return toInfo(key, record);
+        checkMinimumSize(formatterOf(record.fsType), target, 'size');
+        return toInfo(key, await growSnapshot(this.core, key, record, device, Math.max(target, device.growToBytes ?? 0)));
+      });
+    });
   }
 
   /**
@@ -294,11 +376,15 @@ export class Snapshotter implements AsyncDisposable {
   }
 
   /**
-   * Commits the active snapshot `key` as `name`: flushes its device when
+   * Commits the active snapshot `key` as `name` (keeping its size, and its
+   * size label when it has one): flushes its device when
    * something holds it open (suspend, then resume: resuming before
-   * deactivating avoids containerd issue 4234's hang), stores its usage, deactivates the device, then
-   * renames the record. The committed snapshot takes `options.labels` (labels
-   * of the active snapshot are not inherited, as in containerd).
+   * deactivating avoids containerd issue 4234's hang), stores its usage,
+   * renames the record, then deactivates the device (deferred while it is
+   * held open). The record is durable before the device is let go, so a
+   * failed write or a crash leaves the active snapshot with its device. The
+   * committed snapshot takes `options.labels` (labels of the active snapshot
+   * are not inherited, as in containerd).
    *
    * @throws NotFoundError when `key` does not exist.
    * @throws FailedPreconditionError when `key` is not active.
@@ -315,6 +401,7 @@ export class Snapshotter implements AsyncDisposable {
         if (record.kind !== 'active') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is not active`);
         if (await store.snapshot(name)) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`);
         const deviceRec = await this.deviceRecord(record);
+        if (deviceRec.state === 'growing') throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has a resize that did not finish: resize it again first`);
         const device = deviceHandle(this.core, deviceRec);
         // Suspending flushes in-flight I/O (and freezes a mounted filesystem);
         // a device nobody holds open has none, so the pair is skipped.
@@ -324,34 +411,37 @@ export class Snapshotter implements AsyncDisposable {
         if (held) await device.resume();
         crashPoint('commit:after-resume');
         const { mappedBytes } = await device.status();
-        await device.deactivate({ deferred: true });
-        crashPoint('commit:after-deactivate');
         const now = new Date().toISOString();
         const committed: SnapshotRecord = {
           ...record,
           kind: 'committed',
-          labels,
+          // The caller's labels, plus the size label the snapshot carried (its size is the children's).
+          labels: labelsWithSize(labels, record.sizeBytes, this.core.options.baseImageSizeBytes, Object.hasOwn(record.labels, MAX_SIZE_LABEL)),
           created: now,
           updated: now,
           mappedBytes,
           usage: { size: Math.max(0, mappedBytes - record.inheritedBytes), inodes: 0 },
         };
-        try {
-          await store.transaction(async (tx) => {
-            tx.del(keys.snapshot(key));
-            tx.put(keys.snapshot(name), committed);
-            if (record.parent !== undefined) {
-              tx.del(keys.child(record.parent, key));
-              tx.put(keys.child(record.parent, name), true);
-            }
-            tx.put(keys.device(deviceRec.id), { ...deviceRec, snapshot: name } satisfies DeviceRecord);
-          });
-        } catch (e) {
-          // Still active: give it its device back.
-          await this.core.pool.activate({ id: deviceRec.id, name: deviceRec.name, sizeBytes: deviceRec.sizeBytes }).catch(() => undefined);
-          throw e;
-        }
+        await store.transaction(async (tx) => {
+          tx.del(keys.snapshot(key));
+          tx.put(keys.snapshot(name), committed);
+          if (record.parent !== undefined) {
+            tx.del(keys.child(record.parent, key));
+            tx.put(keys.child(record.parent, name), true);
+          }
+          tx.put(keys.device(deviceRec.id), { ...deviceRec, snapshot: name } satisfies DeviceRecord);
+        });
         crashPoint('commit:after-record');
+        // Committed: the device is only needed again as a child's origin. A
+        // failure here leaves it active, which the next open (reconcile) undoes.
+        try {
+          await device.deactivate({ deferred: true });
+          if (held) this.core.heldOrigins.add(deviceRec.id);
+        } catch (e) {
+          if (isSimulatedCrash(e)) throw e;
+          if (held || (await device.isActive().catch(() => true))) this.core.heldOrigins.add(deviceRec.id);
+        }
+        crashPoint('commit:after-deactivate');
       });
     });
   }
@@ -369,7 +459,8 @@ export class Snapshotter implements AsyncDisposable {
    * record is gone is retried by cleanup() and at the next open.
    *
    * @throws NotFoundError when `key` does not exist.
-   * @throws FailedPreconditionError when it has children.
+   * @throws FailedPreconditionError when it has children, or when its device cannot be
+   *   deactivated (EPERM, EINVAL, ENOMEM...: the DeviceMapperError is the `cause`); the snapshot stays.
    */
   remove(key: string): Promise<void> {
     return this.run(async () => {
@@ -379,44 +470,66 @@ export class Snapshotter implements AsyncDisposable {
         // Both reads at once: each is a round trip to the database's threads.
         const [record, hasChildren] = await Promise.all([this.record(key), store.hasChildren(key)]);
         if (hasChildren) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
-        const deviceRec = await this.deviceRecord(record);
-        const dropRecord = (state: 'removing' | 'removed') =>
-          store.transaction(async (tx) => {
-            tx.del(keys.snapshot(key));
-            if (record.parent !== undefined) tx.del(keys.child(record.parent, key));
-            const { snapshot: _owner, ...rest } = deviceRec;
-            tx.put(keys.device(deviceRec.id), { ...rest, state } satisfies DeviceRecord);
-          });
-        if (this.core.options.asyncRemove) {
-          await dropRecord('removed');
-          crashPoint('remove:after-mark-removed');
-          return;
-        }
-        let marked = false;
-        const released = await releaseDevice(
-          this.core,
-          deviceRec,
-          async () => {
-            await dropRecord('removed');
-            marked = true;
-          },
-          { afterMark: 'remove:after-mark-busy', afterDefer: 'remove:after-defer' },
-        ).catch((e: unknown) => {
-          // Once the record is gone the snapshot is removed; cleanup() retries the deferred removal.
-          if (!marked || isSimulatedCrash(e)) throw e;
-          return false;
-        });
-        // Still held open: the kernel removes the device on its last close, cleanup() deletes the id.
-        if (!released) return;
-        crashPoint('remove:after-deactivate');
-        await dropRecord('removing');
-        crashPoint('remove:after-record');
-        await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove', { released: true }).catch((e: unknown) => {
-          if (isSimulatedCrash(e)) throw e;
-          // The snapshot is gone; cleanup() or the next open deletes the device.
-        });
+        // The claim keeps cleanup() off the device while its record passes through `removing`/`removed`.
+        await this.core.claims.with(record.deviceId, () => this.removeLocked(key, record));
       });
     });
+  }
+
+  private async removeLocked(key: string, record: SnapshotRecord): Promise<void> {
+    const { store } = this.core;
+    const deviceRec = await this.deviceRecord(record);
+    const dropRecord = (state: 'removing' | 'removed') =>
+      store.transaction(async (tx) => {
+        tx.del(keys.snapshot(key));
+        if (record.parent !== undefined) tx.del(keys.child(record.parent, key));
+        const { snapshot: _owner, ...rest } = deviceRec;
+        tx.put(keys.device(deviceRec.id), { ...rest, state } satisfies DeviceRecord);
+      });
+    if (this.core.options.asyncRemove) {
+      await dropRecord('removed');
+      crashPoint('remove:after-mark-removed');
+      return;
+    }
+    let marked = false;
+    const released = await releaseDevice(
+      this.core,
+      deviceRec,
+      async () => {
+        await dropRecord('removed');
+        marked = true;
+      },
+      { afterMark: 'remove:after-mark-busy', afterDefer: 'remove:after-defer' },
+    ).catch(async (e: unknown) => {
+      // Once the record is gone the snapshot is removed; cleanup() retries the deferred removal.
+      if (isSimulatedCrash(e)) throw e;
+      if (marked) return false;
+      throw await this.deviceFailure(key, e);
+    });
+    // Still held open: the kernel removes the device on its last close, cleanup() deletes the id.
+    if (!released) return;
+    crashPoint('remove:after-deactivate');
+    try {
+      await dropRecord('removing');
+    } catch (e) {
+      // The snapshot stays: an active one or a view gets its device back.
+      if (record.kind !== 'committed') await this.core.pool.activate(activation(deviceRec)).catch(() => undefined);
+      throw e;
+    }
+    crashPoint('remove:after-record');
+    await destroyDevice(this.core, { ...deviceRec, state: 'removing' }, 'remove', { released: true }).catch((e: unknown) => {
+      if (isSimulatedCrash(e)) throw e;
+      // The snapshot is gone; cleanup() or the next open deletes the device.
+    });
+  }
+
+  // A device that cannot be let go keeps its snapshot: FailedPrecondition, as
+  // containerd's devmapper answers, so that its garbage collector carries on
+  // with other snapshots (pool health and space failures keep their own type).
+  private async deviceFailure(key: string, e: unknown): Promise<unknown> {
+    const typed = await typedPoolError(e, this.core.pool);
+    if (!isDeviceMapperError(typed)) return typed;
+    return new FailedPreconditionError(`snapshot ${JSON.stringify(key)}: its device cannot be released: ${typed.message}`, { cause: typed });
   }
 
   /**
@@ -467,6 +580,7 @@ export class Snapshotter implements AsyncDisposable {
           if (value === '') delete labels[labelKey];
           else Object.defineProperty(labels, labelKey, { value, enumerable: true, writable: true, configurable: true });
         }
+        checkLabelsSize(labels);
         const updated: SnapshotRecord = { ...record, labels, updated: new Date().toISOString() };
         await this.core.store.transaction(async (tx) => {
           tx.put(keys.snapshot(name), updated);
@@ -533,26 +647,35 @@ export class Snapshotter implements AsyncDisposable {
       this.cleanupLock.run(async () => {
         const failures: unknown[] = [];
         await this.retireStaleBases();
-        for (const device of await this.core.store.devices()) {
-          const leftover = device.state === 'removed' || device.state === 'removing' || device.state === 'creating';
-          if (!leftover || this.core.busyIds.has(device.id)) continue;
+        // The list only names candidates: each is claimed and read again before anything is done to it.
+        for (const listed of await this.core.store.devices()) {
+          if (!isLeftover(listed) || !this.core.claims.tryClaim(listed.id)) continue;
           try {
-            const released = await releaseDevice(this.core, device, () => markRemoved(this.core, device), {
-              afterDefer: 'cleanup:after-defer',
-              skipIfPending: true,
-            });
-            // Still held open: the kernel removes it on the last close; a later call deletes the id.
-            if (!released) continue;
-            crashPoint('cleanup:after-deactivate');
-            await destroyDevice(this.core, device, 'cleanup', { released: true });
+            await this.cleanupDevice(listed.id);
           } catch (e) {
             if (isSimulatedCrash(e)) throw e;
             failures.push(await typedPoolError(e, this.core.pool));
+          } finally {
+            this.core.claims.release(listed.id);
           }
         }
         if (failures.length > 0) throw new AggregateError(failures, `cleanup: ${failures.length} device(s) could not be deleted`);
       }),
     );
+  }
+
+  // Deletes the device of thin id `id` if its record, read now under the id's claim, is a leftover.
+  private async cleanupDevice(id: number): Promise<void> {
+    const device = await this.core.store.device(id);
+    if (!device || !isLeftover(device)) return;
+    const released = await releaseDevice(this.core, device, () => markRemoved(this.core, device), {
+      afterDefer: 'cleanup:after-defer',
+      skipIfPending: true,
+    });
+    // Still held open: the kernel removes it on the last close; a later call deletes the id.
+    if (!released) return;
+    crashPoint('cleanup:after-deactivate');
+    await destroyDevice(this.core, device, 'cleanup', { released: true });
   }
 
   // Bases made for other options (size, filesystem, mkfs arguments) are not
@@ -563,10 +686,12 @@ export class Snapshotter implements AsyncDisposable {
     await this.baseLock.run(async () => {
       for (const base of await store.bases()) {
         if (base.spec === spec) continue;
-        const device = await store.device(base.deviceId);
-        await store.transaction(async (tx) => {
-          tx.del(keys.base(base.spec));
-          if (device) tx.put(keys.device(device.id), { ...device, state: 'removing' } satisfies DeviceRecord);
+        await this.core.claims.with(base.deviceId, async () => {
+          const device = await store.device(base.deviceId);
+          await store.transaction(async (tx) => {
+            tx.del(keys.base(base.spec));
+            if (device) tx.put(keys.device(device.id), { ...device, state: 'removing' } satisfies DeviceRecord);
+          });
         });
       }
     });
@@ -590,6 +715,11 @@ export class Snapshotter implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+// Devices whose owner is gone, or that never got one: cleanup() deletes them.
+function isLeftover(device: DeviceRecord): boolean {
+  return device.state === 'removed' || device.state === 'removing' || device.state === 'creating';
 }
 
 // update() reads labels from a caller's Info: accept only string values, check them when used.

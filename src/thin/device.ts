@@ -72,6 +72,14 @@ export class ThinDevice implements ThinDeviceApi {
     return (await this.#ownedInfo('deferredRemovalPending'))?.deferredRemove === true;
   }
 
+  /** Cancels a pending deferred removal (the device stays when its last holder closes it); a no-op when none is pending. */
+  async cancelDeferredRemoval(): Promise<void> {
+    const info = await this.#ownedInfo('cancelDeferredRemoval');
+    if (info?.deferredRemove !== true) return;
+    await dm.cancelDeferredRemove(this.name);
+    this.pool.trackActive(this);
+  }
+
   #table(sizeBytes: number): dm.CreateOptions['table'] {
     return [thinRow({ poolDevice: this.pool.deviceNumber, deviceId: this.id }, { length: bytesToSectors(sizeBytes) })];
   }
@@ -79,13 +87,15 @@ export class ThinDevice implements ThinDeviceApi {
   /** Loads the thin table and resumes; a no-op when already active. */
   async activate(options: { readOnly?: boolean } = {}): Promise<void> {
     try {
-      await dm.create({
-        name: this.name,
-        uuid: this.uuid,
-        table: this.#table(this.#sizeBytes),
-        readOnly: options.readOnly === true,
-        udevPrivate: this.pool.udevPrivate,
-      });
+      await this.pool.loadThinTable(() =>
+        dm.create({
+          name: this.name,
+          uuid: this.uuid,
+          table: this.#table(this.#sizeBytes),
+          readOnly: options.readOnly === true,
+          udevPrivate: this.pool.udevPrivate,
+        }),
+      );
     } catch (e) {
       // Create first, look second: activation is usually of a new id, so the
       // lookup is only paid when the name (or uuid) is taken.
@@ -152,7 +162,7 @@ export class ThinDevice implements ThinDeviceApi {
     if (sizeBytes === this.#sizeBytes) return;
     const info = await this.#ownedInfo('grow');
     if (info) {
-      await dm.load({ name: this.name, table: this.#table(sizeBytes), readOnly: info.readOnly });
+      await this.pool.loadThinTable(() => dm.load({ name: this.name, table: this.#table(sizeBytes), readOnly: info.readOnly }));
       await dm.suspend(this.name);
       await dm.resume(this.name, { udevPrivate: this.pool.udevPrivate });
     }

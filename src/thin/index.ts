@@ -15,3 +15,4 @@ export { freePercent } from './guard.js';
 export { recommendedMetadataSize, validateDataBlockSize, validateMetadataSize, MIN_DATA_BLOCK_BYTES, MAX_DATA_BLOCK_BYTES } from './sizing.js';
 export { LIBRARY_UUID_PREFIX, thinUuidPrefix } from './ownership.js';
 export { SimulatedThinPool, type SimulatedThinPoolOptions } from './simulated.js';
+export { failNthCall, type SimulatedCall, type SimulatedFaultOptions, type SimulatedOperation } from './simulated/faults.js';

@@ -19,6 +19,7 @@ import {
 } from '../dm/targets/thin-pool.js';
 import { bytesToSectors, sectors, SECTOR_SIZE } from '../dm/units.js';
 import { ThinDevice } from './device.js';
+import { PoolGate } from './gate.js';
 import { checkFreeSpace } from './guard.js';
 import { blockDevicePath, dumpThinIds } from './metadata-ids.js';
 import { poolUuid, thinUuidPrefix } from './ownership.js';
@@ -142,6 +143,15 @@ const DEFAULT_MIN_FREE_PERCENT = 10;
 /** How often `delete` is retried while the kernel still holds a device it has just removed (deferred removals finish asynchronously). */
 const DELETE_RETRIES = 20;
 const DELETE_RETRY_DELAY_MS = 50;
+/**
+ * How long a thin table load waits out a pool that another process keeps
+ * suspended (LVM's lvextend, a dmsetup reload): the kernel refuses thin
+ * targets meanwhile, and this process's own reloads are ordered by the gate.
+ */
+const SUSPENDED_POOL_WAIT_MS = 10_000;
+const SUSPENDED_POOL_POLL_MS = 20;
+/** Retries of an EINVAL load once the pool shows resumed (its suspension may just have ended). */
+const RESUMED_POOL_RETRIES = 3;
 
 function featureList(f: ThinPoolFeatures): ThinPoolFeature[] {
   const list: ThinPoolFeature[] = [];
@@ -214,6 +224,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
   readonly #active = new Map<ThinId, ThinDevice>();
   #scannedActive = false;
   readonly #watcher: PoolEventWatcher;
+  readonly #gate = new PoolGate();
   #closed = false;
 
   /** @internal Use {@link ThinPool.create}, {@link ThinPool.open} or `createLoopbackPool`. */
@@ -518,14 +529,15 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
    */
   async resize(dataSizeBytes?: number): Promise<void> {
     this.#assertOpen('resize');
-    const dataDevice = await this.#devicePathOf(this.#table.dataDevice);
-    const deviceBytes = await blockDeviceSize(dataDevice);
-    const target = Math.floor((dataSizeBytes ?? deviceBytes) / this.dataBlockSizeBytes) * this.dataBlockSizeBytes;
-    if (target > deviceBytes) throw DeviceMapperError.invalid('resize', `the data device holds ${deviceBytes} bytes, less than ${target}`, this.name);
-    if (target < this.dataSizeBytes) throw DeviceMapperError.invalid('resize', `a pool cannot shrink (from ${this.dataSizeBytes} to ${target} bytes)`, this.name);
-    if (target === this.dataSizeBytes) return;
-    const lowWater = Math.ceil(((target / this.dataBlockSizeBytes) * this.#lowWaterPercent()) / 100);
-    await this.#reload(target, lowWater);
+    await this.#reload(async () => {
+      const dataDevice = await this.#devicePathOf(this.#table.dataDevice);
+      const deviceBytes = await blockDeviceSize(dataDevice);
+      const target = Math.floor((dataSizeBytes ?? deviceBytes) / this.dataBlockSizeBytes) * this.dataBlockSizeBytes;
+      if (target > deviceBytes) throw DeviceMapperError.invalid('resize', `the data device holds ${deviceBytes} bytes, less than ${target}`, this.name);
+      if (target < this.dataSizeBytes) throw DeviceMapperError.invalid('resize', `a pool cannot shrink (from ${this.dataSizeBytes} to ${target} bytes)`, this.name);
+      if (target === this.dataSizeBytes) return null;
+      return { dataBytes: target, lowWaterBlocks: Math.ceil(((target / this.dataBlockSizeBytes) * this.#lowWaterPercent()) / 100) };
+    });
   }
 
   /** The low water mark as a percent of the data blocks, kept across resizes. */
@@ -540,14 +552,54 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
    */
   async setLowWaterMark(freeBytes: number): Promise<void> {
     this.#assertOpen('setLowWaterMark');
-    if (!Number.isSafeInteger(freeBytes) || freeBytes < 0 || freeBytes > this.dataSizeBytes) {
-      throw DeviceMapperError.invalid('setLowWaterMark', `free bytes must be from 0 to the data size ${this.dataSizeBytes}`, this.name);
-    }
-    await this.#reload(this.dataSizeBytes, Math.ceil(freeBytes / this.dataBlockSizeBytes));
+    const check = (): void => {
+      if (!Number.isSafeInteger(freeBytes) || freeBytes < 0 || freeBytes > this.dataSizeBytes) {
+        throw DeviceMapperError.invalid('setLowWaterMark', `free bytes must be from 0 to the data size ${this.dataSizeBytes}`, this.name);
+      }
+    };
+    check();
+    await this.#reload(() => {
+      check();
+      return Promise.resolve({ dataBytes: this.dataSizeBytes, lowWaterBlocks: Math.ceil(freeBytes / this.dataBlockSizeBytes) });
+    });
   }
 
-  /** Loads a new pool table (length, low water mark) and swaps it in. */
-  async #reload(dataBytes: number, lowWaterBlocks: number): Promise<void> {
+  /**
+   * @internal Runs a thin device's table load (activation, growth) so that
+   * no pool reload suspends the pool under it: loads share the pool's gate,
+   * reloads hold it alone. A pool suspended by another process is waited
+   * out (bounded), since the kernel refuses thin targets until it resumes.
+   */
+  async loadThinTable<T>(load: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + SUSPENDED_POOL_WAIT_MS;
+    let resumedRetries = 0;
+    for (;;) {
+      try {
+        return await this.#gate.shared(load);
+      } catch (e) {
+        if (!isDeviceMapperError(e, 'EINVAL') || Date.now() > deadline) throw e;
+        const info = await dm.info(this.name);
+        if (!info) throw e;
+        if (info.suspended) await new Promise((resolve) => setTimeout(resolve, SUSPENDED_POOL_POLL_MS));
+        else if (++resumedRetries > RESUMED_POOL_RETRIES) throw e;
+      }
+    }
+  }
+
+  /**
+   * Loads a new pool table (length, low water mark) and swaps it in, alone
+   * on the gate. `plan` decides from the live table, read first: another
+   * reload (here or by another process, e.g. lvextend) may have changed it.
+   */
+  async #reload(plan: () => Promise<{ dataBytes: number; lowWaterBlocks: number } | null>): Promise<void> {
+    await this.#gate.exclusive(async () => {
+      this.#table = await readPoolTable(this.name);
+      const next = await plan();
+      if (next) await this.#reloadNow(next.dataBytes, next.lowWaterBlocks);
+    });
+  }
+
+  async #reloadNow(dataBytes: number, lowWaterBlocks: number): Promise<void> {
     const row = thinPoolRow(
       {
         metadataDevice: this.#table.metadataDevice,

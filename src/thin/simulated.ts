@@ -26,6 +26,7 @@ import { DeviceMapperError } from '../dm/errors.js';
 import { deviceNameProblem } from '../dm/names.js';
 import type { ThinPoolStatus } from '../dm/targets/thin-pool.js';
 import { BlockState, OutOfDataSpace, type BlockStateJson } from './simulated/block-state.js';
+import { FaultInjector, type SimulatedFaultOptions, type SimulatedOperation } from './simulated/faults.js';
 import {
   MAX_THIN_ID,
   type DeactivateOptions,
@@ -51,6 +52,8 @@ export interface SimulatedThinPoolOptions {
   uuidPrefix?: string;
   /** A directory to persist the pool in; loaded by {@link SimulatedThinPool.open} when present. */
   directory?: string;
+  /** Random latency and injected failures of its calls (see {@link SimulatedFaultOptions}). */
+  faults?: SimulatedFaultOptions;
 }
 
 interface Activation {
@@ -103,17 +106,25 @@ class SimulatedThinDevice implements ThinDeviceApi {
   }
 
   async isActive(): Promise<boolean> {
+    await this.pool.enter('isActive', { device: this.name, id: this.id });
     return this.pool.activationOf(this.name)?.id === this.id;
   }
 
   async isOpen(): Promise<boolean> {
+    await this.pool.enter('isOpen', { device: this.name, id: this.id });
     const activation = this.pool.activationOf(this.name);
     return activation?.id === this.id && activation.openCount > 0;
   }
 
   async deferredRemovalPending(): Promise<boolean> {
+    await this.pool.enter('deferredRemovalPending', { device: this.name, id: this.id });
     const activation = this.pool.activationOf(this.name);
     return activation?.id === this.id && activation.deferredRemove;
+  }
+
+  async cancelDeferredRemoval(): Promise<void> {
+    await this.pool.enter('cancelDeferredRemoval', { device: this.name, id: this.id });
+    this.pool.cancelDeferredRemoval(this.name);
   }
 
   async activate(options: { readOnly?: boolean } = {}): Promise<void> {
@@ -121,22 +132,27 @@ class SimulatedThinDevice implements ThinDeviceApi {
   }
 
   async deactivate(options: DeactivateOptions = {}): Promise<void> {
+    await this.pool.enter('deactivate', { device: this.name, id: this.id });
     this.pool.deactivateName(this.name, options.deferred);
   }
 
   async suspend(): Promise<void> {
+    await this.pool.enter('suspend', { device: this.name, id: this.id });
     this.pool.setSuspended(this.name, true);
   }
 
   async resume(): Promise<void> {
+    await this.pool.enter('resume', { device: this.name, id: this.id });
     this.pool.setSuspended(this.name, false);
   }
 
   async status(): Promise<ThinDeviceStatus> {
+    await this.pool.enter('deviceStatus', { device: this.name, id: this.id });
     return this.pool.deviceStatus(this.name);
   }
 
   async grow(sizeBytes: number): Promise<void> {
+    await this.pool.enter('grow', { device: this.name, id: this.id });
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes % 512 !== 0 || sizeBytes < this.sizeBytes) {
       throw fail('EINVAL', 'grow', 'the new size must be a whole number of sectors, not below the current one', this.name);
     }
@@ -145,6 +161,7 @@ class SimulatedThinDevice implements ThinDeviceApi {
   }
 
   async discardAll(): Promise<void> {
+    await this.pool.enter('discard', { device: this.name, id: this.id });
     // The real device activates itself for the discard when inactive; the effect on the blocks is the same.
     this.pool.simulateDiscard(this.id, 0, Number.MAX_SAFE_INTEGER);
   }
@@ -155,7 +172,7 @@ class SimulatedThinDevice implements ThinDeviceApi {
 
   async remove(options: { discard?: boolean } = {}): Promise<void> {
     if (options.discard) await this.discardAll();
-    this.pool.deactivateName(this.name, false);
+    await this.deactivate({ deferred: false });
     await this.pool.deleteThin(this.id);
   }
 }
@@ -172,6 +189,7 @@ export class SimulatedThinPool implements ThinPoolApi {
   private txid = 0;
   private readonly activations = new Map<string, Activation>();
   private closed = false;
+  private readonly faults: FaultInjector;
 
   /** Makes an empty pool (use {@link SimulatedThinPool.open} to load a persisted one). */
   constructor(options: SimulatedThinPoolOptions = {}) {
@@ -187,6 +205,7 @@ export class SimulatedThinPool implements ThinPoolApi {
     this.metadataBlocks = Math.floor((options.metadataSizeBytes ?? 16 * 1024 ** 2) / METADATA_BLOCK_SIZE);
     this.uuidPrefix = options.uuidPrefix ?? 'SIMTHIN-';
     this.directory = options.directory;
+    this.faults = new FaultInjector(options.faults);
     if (this.directory !== undefined) {
       mkdirSync(this.directory, { recursive: true });
       this.persist();
@@ -211,6 +230,7 @@ export class SimulatedThinPool implements ThinPoolApi {
       dataBlockSizeBytes: saved.dataBlockSizeBytes,
       dataSizeBytes: saved.blocks.dataBlocks * saved.dataBlockSizeBytes,
       metadataSizeBytes: saved.metadataBlocks * METADATA_BLOCK_SIZE,
+      ...(options.faults === undefined ? {} : { faults: options.faults }),
     });
     pool.blocks = BlockState.fromJSON(saved.blocks);
     pool.txid = saved.transactionId;
@@ -260,6 +280,11 @@ export class SimulatedThinPool implements ThinPoolApi {
 
   /** The pool's status, computed from the block maps as the kernel reports it. */
   async status(_options: { noFlush?: boolean } = {}): Promise<ThinPoolStatus> {
+    await this.enter('status');
+    return this.currentStatus();
+  }
+
+  private currentStatus(): ThinPoolStatus {
     this.check('status');
     const used = this.blocks.usedDataBlocks;
     const total = this.blocks.dataBlocks;
@@ -292,9 +317,10 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   async createThin(id: ThinId, options: ThinCreateOptions = {}): Promise<void> {
+    await this.enter('createThin', { id });
     this.check('createThin');
     this.checkId(id, 'createThin');
-    if (options.check) options.check(await this.status());
+    if (options.check) options.check(this.currentStatus());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createThin', `thin id ${id} exists`, this.name);
     this.ensureMetadataSpace('createThin');
     this.blocks.create(id);
@@ -302,10 +328,11 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   async createSnapshot(id: ThinId, originId: ThinId, options: ThinCreateOptions = {}): Promise<void> {
+    await this.enter('createSnapshot', { id });
     this.check('createSnapshot');
     this.checkId(id, 'createSnapshot');
     this.checkId(originId, 'createSnapshot');
-    if (options.check) options.check(await this.status());
+    if (options.check) options.check(this.currentStatus());
     if (this.blocks.thins.has(id)) throw fail('EEXIST', 'createSnapshot', `thin id ${id} exists`, this.name);
     if (!this.blocks.thins.has(originId)) throw fail('ENODATA', 'createSnapshot', `origin thin id ${originId} does not exist`, this.name);
     this.ensureMetadataSpace('createSnapshot');
@@ -315,6 +342,7 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   async deleteThin(id: ThinId): Promise<void> {
+    await this.enter('deleteThin', { id });
     this.check('deleteThin');
     this.checkId(id, 'deleteThin');
     if (!this.blocks.thins.has(id)) throw fail('ENODATA', 'deleteThin', `thin id ${id} does not exist`, this.name);
@@ -328,6 +356,7 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   async activate(spec: ThinActivation): Promise<ThinDeviceApi> {
+    await this.enter('activate', { device: spec.name, id: spec.id });
     this.check('activate');
     this.checkId(spec.id, 'activate');
     const problem = deviceNameProblem(spec.name);
@@ -354,16 +383,19 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   async thinIds(): Promise<ThinId[]> {
+    await this.enter('thinIds');
     this.check('thinIds');
     return [...this.blocks.thins.keys()].sort((a, b) => a - b);
   }
 
   async transactionId(): Promise<number> {
+    await this.enter('transactionId');
     this.check('transactionId');
     return this.txid;
   }
 
   async setTransactionId(expected: number, next: number): Promise<void> {
+    await this.enter('setTransactionId');
     this.check('setTransactionId');
     if (expected !== this.txid) {
       throw fail('EINVAL', 'setTransactionId', `transaction id is ${this.txid}, not the expected ${expected}`, this.name);
@@ -384,6 +416,20 @@ export class SimulatedThinPool implements ThinPoolApi {
   }
 
   // ---- used by the device handles ----
+
+  /** @internal Waits the call's simulated latency, then throws its injected fault, if any. */
+  async enter(op: SimulatedOperation, target: { device?: string; id?: number } = {}): Promise<void> {
+    if (this.faults.active) await this.faults.enter(op, target);
+  }
+
+  /** @internal Cancels a pending deferred removal; a no-op when none is pending. */
+  cancelDeferredRemoval(name: string): void {
+    this.check('cancelDeferredRemoval');
+    const activation = this.activations.get(name);
+    if (!activation || !activation.deferredRemove) return;
+    activation.deferredRemove = false;
+    this.persist();
+  }
 
   /** @internal The activation under `name`, if any. */
   activationOf(name: string): Readonly<Activation> | undefined {
@@ -555,6 +601,17 @@ export class SimulatedThinPool implements ThinPoolApi {
       openCount: a.openCount,
       deferredRemove: a.deferredRemove,
     }));
+  }
+
+  /**
+   * A digest of what thin id `id` holds: it changes when data the id maps is
+   * written or discarded, never when another id (a snapshot, its origin)
+   * writes its own copy of a shared block. For checks that a snapshot's data
+   * is unchanged; undefined when the id does not exist. Comparable within
+   * one process only.
+   */
+  contentDigest(id: ThinId): string | undefined {
+    return this.blocks.digest(id);
   }
 
   /** The bytes thin id `id` maps (shared blocks included), whether active or not. */

@@ -72,6 +72,11 @@ export interface ThinDeviceApi {
    * was removed while held open and goes when its last holder closes it.
    */
   deferredRemovalPending(): Promise<boolean>;
+  /**
+   * Cancels a pending deferred removal, so the device stays when its last
+   * holder closes it; a no-op when none is pending.
+   */
+  cancelDeferredRemoval(): Promise<void>;
   /** Loads the thin table and resumes; a no-op when already active. */
   activate(options?: { readOnly?: boolean }): Promise<void>;
   /** Removes the dm device (the thin id stays in the pool); a no-op when inactive. */

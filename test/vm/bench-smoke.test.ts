@@ -43,7 +43,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const EVERY_OPERATION = ['prepareParent', 'prepareParentless', 'view', 'commit', 'remove', 'stat', 'usage', 'walk', 'poolSnapActivate', 'poolDeactivateDelete'];
+const EVERY_OPERATION = ['prepareParent', 'prepareSized', 'prepareParentless', 'view', 'commit', 'remove', 'stat', 'usage', 'walk', 'poolSnapActivate', 'poolDeactivateDelete'];
 const WITH_BOTH_BASELINES = ['prepareParent', 'prepareParentless', 'commit', 'remove', 'usage', 'poolSnapActivate', 'poolDeactivateDelete'];
 
 describe('bench --smoke', () => {

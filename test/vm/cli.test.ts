@@ -7,13 +7,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/program.js';
 import { STATE_FILE } from '../../src/cli/state.js';
 import * as dm from '../../src/dm/device-mapper.js';
+import { LoopDevice } from '../../src/dm/loop.js';
 import type { Mount } from '../../src/snapshotter/types.js';
 import { Capture } from '../host/cli/helpers.js';
 import { cleanup, requireDeviceMapper, sh, tempDir, uniquePrefix } from './support/kernel.js';
@@ -158,5 +159,56 @@ describe('devmapper CLI on a kernel pool', () => {
     const r = await cli(['pool', 'status', '--pool-dir', empty]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/holds no loopback pool/);
+  });
+
+  it("pool ls finds the kernel's pools and the roots around them; dm.datadev and dm.metadatadev make a pool on block devices", async () => {
+    const work = await dir();
+    // A loopback pool made with only --root: its files go to ROOT/devicemapper, and pool ls finds the root from them.
+    const root1 = path.join(work, 'root1');
+    const loopName = `${prefix}p3`;
+    await json(['pool', 'create', '--root', root1, '--name', loopName, '--data-size', '128M', '--metadata-size', '4M']);
+
+    // A pool on two block devices (loop devices here), from Docker's options; a no-effect option warns and is not fatal.
+    const dataFile = path.join(work, 'data.img');
+    const metaFile = path.join(work, 'meta.img');
+    await writeFile(dataFile, '');
+    await truncate(dataFile, 128 * MiB);
+    await writeFile(metaFile, Buffer.alloc(4 * MiB));
+    const data = await LoopDevice.attach(dataFile);
+    const meta = await LoopDevice.attach(metaFile);
+    const root2 = path.join(work, 'root2');
+    const devName = `${prefix}p4`;
+    const made = await cli([
+      'pool', 'create', '--root', root2, '--name', devName, '--json',
+      '--storage-opt', `dm.datadev=${data.path}`, '--storage-opt', `dm.metadatadev=${meta.path}`,
+      '--storage-opt', 'dm.override_udev_sync_check=true', '--storage-opt', 'dm.blocksize=128K',
+    ]);
+    expect(made.code, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout)).toMatchObject({ pool: devName, kind: 'devices', created: true, dataSizeBytes: 128 * MiB, dataBlockSizeBytes: 128 * 1024 });
+    expect(JSON.parse(made.stderr.trim())).toMatchObject({ warning: { option: 'dm.override_udev_sync_check' } });
+    const status = await json<{ dataFile: string; metadataFile: string; dataLoopFile: string | null }>(['pool', 'status', '--root', root2]);
+    expect(status).toMatchObject({ dataFile: data.path, metadataFile: meta.path, dataLoopFile: null });
+
+    interface Listed {
+      pools: Array<{ name: string; loopbackDirectory: string | null; dataTotalBytes: number; mode: string; roots: string[] }>;
+      roots: Array<{ root: string; pool: string | null; active: boolean }>;
+    }
+    const listed = await json<Listed>(['pool', 'ls', '--root', root2]);
+    const mine = listed.pools.filter((p) => p.name.startsWith(prefix));
+    expect(mine).toEqual([
+      expect.objectContaining({ name: loopName, loopbackDirectory: path.join(root1, 'devicemapper'), dataTotalBytes: 128 * MiB, mode: 'rw', roots: [root1] }),
+      expect.objectContaining({ name: devName, loopbackDirectory: null, dataTotalBytes: 128 * MiB, mode: 'rw', roots: [root2] }),
+    ]);
+    expect(listed.roots).toEqual(expect.arrayContaining([{ root: root1, pool: loopName, directory: path.join(root1, 'devicemapper'), active: true }, { root: root2, pool: devName, directory: null, active: true }]));
+    const text = await cli(['pool', 'ls', '--root', root2]);
+    expect(text.stdout).toMatch(new RegExp(`^POOL\\s+DATA\\s+METADATA\\s+MODE\\s+LOOPBACK DIR\\s+ROOTS\\n`));
+    expect(text.stdout).toContain(`${root2}   ${devName}   yes`);
+
+    await json(['pool', 'destroy', '--root', root2]);
+    await json(['pool', 'destroy', '--root', root1]);
+    const after = await json<Listed>(['pool', 'ls', '--root', root2]);
+    expect(after.pools.filter((p) => p.name.startsWith(prefix))).toEqual([]);
+    await data.detach();
+    await meta.detach();
   });
 });

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import * as dm from '../../src/dm/device-mapper.js';
 import { createLogger, serve, type Serving } from '../../src/server/index.js';
-import type { Info } from '../../src/snapshotter/index.js';
+import { MAX_SIZE_LABEL, type Info } from '../../src/snapshotter/index.js';
 import { createLoopbackPool, type ThinPool } from '../../src/thin/index.js';
 import { buildBusyboxImage, type BuiltImage } from '../fixtures/image/busybox-image.js';
 import { startContainerd, type Containerd } from './support/containerd.js';
@@ -131,6 +131,24 @@ describe('containerd with the server as its proxy snapshotter', () => {
     const r = await ctr(['run', '--rm', '--snapshotter', plugin, image.name, 'c-hello', '/bin/busybox', 'echo', 'hello']);
     expect(r.stdout.trim()).toBe('hello');
     expect((await ctr(['containers', 'ls', '-q'])).stdout.trim()).toBe('');
+  });
+
+  test('a container run with the containerd.io/snapshot/max-size label gets a root filesystem of that size (df inside it)', async () => {
+    const rootKb = async (id: string, extra: string[]) => {
+      const r = await ctr(['run', '--rm', '--snapshotter', plugin, ...extra, image.name, id, '/bin/busybox', 'df', '-P', '-k', '/']);
+      // "Filesystem 1024-blocks Used Available Capacity Mounted on", then the root's row.
+      return Number(r.stdout.trim().split('\n').at(-1)?.trim().split(/\s+/)[1]) * 1024;
+    };
+    const size = 512 * MiB;
+    const sized = await rootKb('c-sized', ['--snapshotter-label', `${MAX_SIZE_LABEL}=${size}`]);
+    expect(sized).toBeLessThanOrEqual(size);
+    expect(sized).toBeGreaterThan(size * 0.85);
+    // Without the label: the base size (128 MiB).
+    expect(await rootKb('c-plain', [])).toBeLessThanOrEqual(128 * MiB);
+    // containerd passed the label on Prepare.
+    expect(serverLines.filter((l) => l.msg === 'rpc' && l.method === 'Prepare' && String(l.key).endsWith('/c-sized'))).toEqual([
+      expect.objectContaining({ labels: expect.objectContaining({ [MAX_SIZE_LABEL]: String(size) }) }),
+    ]);
   });
 
   test("a container's writes, committed with ctr snapshots commit, show in a view of the commit", async () => {

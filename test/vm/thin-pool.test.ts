@@ -315,6 +315,54 @@ describe('space', () => {
     await pool.destroy();
   });
 
+  it('activates and grows thin devices while the pool table is reloaded again and again', async () => {
+    const pool = await smallPool({ dataSizeBytes: 64 * MiB });
+    const ids = Array.from({ length: 16 }, (_, i) => i + 1);
+    for (const id of ids) await pool.createThin(id);
+    let reloads = 0;
+    let working = true;
+    // Low-water mark changes and growth, as autoextend makes them while prepares are busy.
+    const reloader = (async () => {
+      for (let size = 64 * MiB; working; reloads++) {
+        if (reloads % 8 === 7 && size < 256 * MiB) await pool.grow((size += 16 * MiB));
+        else await pool.setLowWaterMark((reloads % 2 === 0 ? 4 : 8) * MiB);
+      }
+    })();
+    try {
+      for (let round = 0; round < 3; round++) {
+        await Promise.all(
+          ids.map(async (id) => {
+            const dev = await pool.activate({ id, name: `${prefix}rl${id}`, sizeBytes: 8 * MiB });
+            await dev.grow((8 + round + 1) * MiB);
+            await dev.deactivate({ deferred: false });
+          }),
+        );
+      }
+    } finally {
+      working = false;
+      await reloader;
+    }
+    expect(reloads).toBeGreaterThan(0);
+    expect((await pool.status()).mode).toBe('rw');
+    const dev = await pool.activate({ id: 1, name: `${prefix}rl1`, sizeBytes: 16 * MiB });
+    await ddWrite(dev.path, 0, 1);
+    await dev.deactivate();
+    await pool.destroy();
+  });
+
+  it('waits out a pool that another process holds suspended, then activates', async () => {
+    const pool = await smallPool();
+    await pool.createThin(1);
+    // As lvextend or a dmsetup reload from another process would.
+    await dm.suspend(pool.name, { noFlush: true });
+    const resumed = new Promise<void>((resolve, reject) => setTimeout(() => dm.resume(pool.name).then(resolve, reject), 300));
+    const dev = await pool.activate({ id: 1, name: `${prefix}susp`, sizeBytes: 8 * MiB });
+    await resumed;
+    expect(await dev.isActive()).toBe(true);
+    await ddWrite(dev.path, 0, 1);
+    await pool.destroy();
+  });
+
   it('gives space back to the sparse file when a device is discarded before delete', async () => {
     const pool = await smallPool();
     await pool.createThin(1);

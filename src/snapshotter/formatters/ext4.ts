@@ -17,6 +17,8 @@ export const ext4Formatter: Formatter = {
   name: 'ext4',
   mountType: 'ext4',
   defaultOptions: ['-E', 'nodiscard,lazy_itable_init=0,lazy_journal_init=0'],
+  // mkfs.ext4 with the default options refuses devices below about 105 KiB.
+  minimumSizeBytes: 128 * 1024,
   async format(devicePath, options) {
     await runCommand('mkfs.ext4', ['-q', ...options, devicePath]);
   },
@@ -26,6 +28,11 @@ export const ext4Formatter: Formatter = {
   async prepareBase(devicePath) {
     // Every image would otherwise start with an empty lost+found directory.
     await withTemporaryMount(devicePath, 'ext4', [], (root) => rm(path.join(root, 'lost+found'), { recursive: true, force: true }));
+  },
+  async grow(devicePath) {
+    // Online, through a private temporary mount: the mount replays a journal
+    // a crash left, and resize2fs on a mounted device cannot race a writer.
+    await withTemporaryMount(devicePath, 'ext4', [], () => runCommand('resize2fs', [devicePath]));
   },
   optionsFromString(text) {
     const trimmed = text.trim();

@@ -28,6 +28,23 @@ export interface Formatter {
    */
   prepareBase?(devicePath: string): Promise<void>;
   /**
+   * The smallest device this filesystem can be made on or grown to, in
+   * bytes. The snapshotter refuses a smaller `baseImageSize` at open and a
+   * smaller snapshot size at prepare. Absent: 0 (no minimum).
+   */
+  readonly minimumSizeBytes?: number;
+  /**
+   * Grows the filesystem to fill its device, which has just been given
+   * `sizeBytes` (it is active and may be mounted elsewhere). Must be
+   * idempotent: after a crash it runs again on a filesystem that may be
+   * grown already. Absent: snapshots of this filesystem get the larger
+   * device only (as with 'none').
+   *
+   * @param devicePath - The block device, e.g. /dev/mapper/pool-snap-7.
+   * @param sizeBytes - The device's new size.
+   */
+  grow?(devicePath: string, sizeBytes: number): Promise<void>;
+  /**
    * Turns a containerd-style `fs_options` string into mkfs arguments.
    * When absent the string is split on whitespace.
    */

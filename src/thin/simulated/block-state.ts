@@ -20,6 +20,9 @@ export class BlockState {
   private readonly refcounts = new Map<number, number>();
   private readonly freeBlocks: number[] = [];
   private nextDataBlock = 0;
+  // What each data block holds, as a stamp that every write changes (contents are not kept).
+  private readonly stamps = new Map<number, number>();
+  private nextStamp = 1;
 
   /** @param dataBlocks - How many data blocks the pool has. */
   constructor(readonly dataBlocks: number) {}
@@ -67,8 +70,12 @@ export class BlockState {
     if (!mappings) return;
     for (let vb = first; vb <= last; vb++) {
       const current = mappings.get(vb);
-      if (current !== undefined && (this.refcounts.get(current) ?? 0) <= 1) continue;
+      if (current !== undefined && (this.refcounts.get(current) ?? 0) <= 1) {
+        this.stamps.set(current, this.nextStamp++);
+        continue;
+      }
       const fresh = this.allocate();
+      this.stamps.set(fresh, this.nextStamp++);
       if (current !== undefined) this.unref(current);
       mappings.set(vb, fresh);
     }
@@ -113,8 +120,24 @@ export class BlockState {
       this.refcounts.set(block, count);
     } else {
       this.refcounts.delete(block);
+      this.stamps.delete(block);
       this.freeBlocks.push(block);
     }
+  }
+
+  /**
+   * What `id` holds, as a string that changes whenever data it maps is
+   * written or unmapped (and not when another id copies a shared block
+   * away); undefined when the id does not exist. Stamps are not persisted:
+   * compare digests within one process.
+   */
+  digest(id: number): string | undefined {
+    const mappings = this.thins.get(id);
+    if (!mappings) return undefined;
+    return [...mappings]
+      .sort(([a], [b]) => a - b)
+      .map(([vb, block]) => `${vb}:${block}:${this.stamps.get(block) ?? 0}`)
+      .join(',');
   }
 
   /** The serialized form. */

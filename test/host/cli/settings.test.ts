@@ -40,6 +40,23 @@ describe('which settings win', () => {
     expect(snapshotterSettings({ baseSize: '4G', fs: 'none', asyncRemove: true }, fromFlags)).toMatchObject({ baseImageSize: '4G', fsType: 'none', asyncRemove: true });
   });
 
+  it('ranks environment defaults (DEVMAPPER_*) below every flag and above the root state', async () => {
+    const root = await dir();
+    const other = await dir();
+    await writeState(root, { version: 1, pool: { name: 'from-state' } });
+    const config = path.join(other, 'config.toml');
+    await writeFile(config, `[plugins.devmapper]\nroot_path = "${other}"\npool_name = "from-config"\n`);
+    expect((await resolve({ envDefaults: { root, pool: 'from-env' } })).pool).toEqual({ name: 'from-env' });
+    expect((await resolve({ envDefaults: { root } })).pool).toEqual({ name: 'from-state' });
+    expect((await resolve({ root, envDefaults: { pool: 'from-env' }, storageOpt: ['dm.thinpooldev=from-opt'] })).pool).toEqual({ name: 'from-opt' });
+    expect((await resolve({ pool: 'from-flag', envDefaults: { root, pool: 'from-env' } })).pool).toEqual({ name: 'from-flag' });
+    const withConfig = await resolve({ containerdConfig: config, envDefaults: { root, pool: 'from-env', poolDir: '/env/dir' } });
+    expect(withConfig.root).toBe(other); // the config given on the command line names the root
+    expect(withConfig.pool).toEqual({ name: 'from-config' });
+    const envConfig = await resolve({ root, envDefaults: { containerdConfig: config } });
+    expect(envConfig.root).toBe(root);
+  });
+
   it('keeps state in the root, written atomically, and reads an absent one as empty', async () => {
     const root = path.join(await dir(), 'new-root');
     expect(await readState(root)).toEqual({ version: 1 });

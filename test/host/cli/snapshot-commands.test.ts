@@ -112,6 +112,37 @@ describe('snapshot commands', () => {
     expect(missing.stderr).toBe('devmapper: snapshot "nope" does not exist\n');
   });
 
+  it('tree shows the parent chains, as text and as JSON, whole or under one key', async () => {
+    const base = ['--root', root, '--pool', 'sim-pool', '--fs', 'none', '--base-size', '64MB'];
+    await cliJson(['snapshot', 'prepare', 'a-extract', ...base], env);
+    await cliJson(['snapshot', 'commit', 'a', 'a-extract', '--root', root], env);
+    await cliJson(['snapshot', 'prepare', 'b-extract', 'a', '--root', root], env);
+    await cliJson(['snapshot', 'commit', 'b', 'b-extract', '--root', root], env);
+    await cliJson(['snapshot', 'prepare', 'c1', 'b', '--root', root], env);
+    await cliJson(['snapshot', 'view', 'v', 'a', '--root', root], env);
+    await cliJson(['snapshot', 'prepare', 'lone', '--root', root], env);
+
+    const text = await cli(['snapshot', 'tree', '--root', root], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toBe(['a (committed)', '├── b (committed)', '│   └── c1 (active)', '└── v (view)', 'lone (active)', ''].join('\n'));
+    const forest = await cliJson(['snapshot', 'tree', '--root', root], env);
+    expect(forest).toEqual([
+      {
+        name: 'a',
+        kind: 'committed',
+        children: [
+          { name: 'b', kind: 'committed', children: [{ name: 'c1', kind: 'active', children: [] }] },
+          { name: 'v', kind: 'view', children: [] },
+        ],
+      },
+      { name: 'lone', kind: 'active', children: [] },
+    ]);
+    expect((await cli(['snapshot', 'tree', 'b', '--root', root], env)).stdout).toBe('b (committed)\n└── c1 (active)\n');
+    const missing = await cli(['snapshot', 'tree', 'nope', '--root', root, '--json'], env);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stderr)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
   it('with async remove (dm.use_deferred_deletion), rm marks and cleanup deletes', async () => {
     const base = ['--root', root, '--pool', 'sim-pool', '--fs', 'none', '--base-size', '64MB', '--storage-opt', 'dm.use_deferred_deletion=true'];
     await cliJson(['snapshot', 'prepare', 'x', ...base], env);
@@ -149,5 +180,30 @@ describe('snapshot commands', () => {
     });
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/belongs to pool "sim-pool"/);
+  });
+});
+
+describe('environment defaults', () => {
+  it('DEVMAPPER_ROOT and DEVMAPPER_POOL stand in for --root and --pool', async () => {
+    const saved = { root: process.env.DEVMAPPER_ROOT, pool: process.env.DEVMAPPER_POOL };
+    process.env.DEVMAPPER_ROOT = root;
+    process.env.DEVMAPPER_POOL = 'env-pool';
+    try {
+      await cliJson(['snapshot', 'prepare', 'k', '--fs', 'none', '--base-size', '64MB'], env);
+      expect(opened.at(-1)).toEqual({ name: 'env-pool' });
+      const state = JSON.parse(await readFile(path.join(root, STATE_FILE), 'utf8'));
+      expect(state).toMatchObject({ pool: { name: 'env-pool' } });
+      expect((await cliJson<InfoJson[]>(['snapshot', 'ls'], env)).map((i) => i.name)).toEqual(['k']);
+      // An empty variable counts as unset.
+      process.env.DEVMAPPER_ROOT = '';
+      const noRoot = await cli(['snapshot', 'ls'], env);
+      expect(noRoot.code).toBe(2);
+      expect(noRoot.stderr).toMatch(/need --root DIR/);
+    } finally {
+      for (const [k, v] of [['DEVMAPPER_ROOT', saved.root], ['DEVMAPPER_POOL', saved.pool]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });

@@ -94,7 +94,7 @@ describe('Update field masks', () => {
     await h.client.call('Prepare', { key: 'k', labels: { a: '1', b: '2' } });
   });
   const update = (labels: Record<string, string>, paths?: string[]) =>
-    h.client.call<{ info: Info }>('Update', { snapshotter: 'x', info: { name: 'k', labels }, ...(paths ? { update_mask: { paths } } : {}) });
+    h.client.call<{ info: Info }>('Update', { snapshotter: 'x', info: { name: 'k', labels }, ...(paths ? { update_mask: paths } : {}) });
 
   test('no mask replaces the labels (the only mutable field)', async () => {
     const { info } = await update({ c: '3' });
@@ -119,7 +119,7 @@ describe('Update field masks', () => {
 
   test('immutable fields in the mask are INVALID_ARGUMENT and change nothing', async () => {
     for (const path of ['parent', 'kind', 'name', 'created_at', 'updated_at']) {
-      const e = await h.client.fail('Update', { info: { name: 'k', labels: { a: 'changed' }, parent: 'p', kind: 'COMMITTED' }, update_mask: { paths: ['labels.a', path] } });
+      const e = await h.client.fail('Update', { info: { name: 'k', labels: { a: 'changed' }, parent: 'p', kind: 'COMMITTED' }, update_mask: ['labels.a', path] });
       expect(e.code, path).toBe(status.INVALID_ARGUMENT);
       expect(e.details).toContain(path);
     }

@@ -23,10 +23,10 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CRASH_POINTS, SimulatedCrash, setCrashPointHandler, type CrashPointName } from '../../../src/snapshotter/crash-points.js';
-import { Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
+import { MAX_SIZE_LABEL, Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import { Metastore } from '../../../src/snapshotter/metastore.js';
 import { SimulatedThinPool } from '../../../src/thin/simulated.js';
-import { SETUP_OPTIONS, holdsVictim, scenarioFor, setUp, setupUsesAsyncRemove } from './crash-scenarios.js';
+import { GROWN_SIZE, SETUP_OPTIONS, holdsVictim, scenarioFor, setUp, setupUsesAsyncRemove } from './crash-scenarios.js';
 import { temporaryDirectory } from './simulated-env.js';
 
 let workDir: string;
@@ -92,6 +92,7 @@ async function verifyAfterCrash(point: CrashPointName, rootPath: string, poolDir
   const options = { rootPath, pool, baseImageSize: '64MB', ...scenario.options };
   let s = await Snapshotter.open(options);
   expect(s.reconcileReport.failed).toEqual([]);
+  expect(s.reconcileReport.grown).toEqual(point.startsWith('resize:') ? ['a'] : []);
   expect(s.reconcileReport.lost).toEqual([]);
   expect(s.reconcileReport.foreign).toEqual([]);
   s = await checkConsistency(s, pool, options);
@@ -102,12 +103,18 @@ async function verifyAfterCrash(point: CrashPointName, rootPath: string, poolDir
     case 'prepare':
     case 'view':
       if (names.includes('new')) expect((await s.stat('new')).kind).toBe(point.startsWith('view') ? 'view' : 'active');
+      // A grow point's snapshot is made whole with its size, or not at all.
+      if (names.includes('new') && point.endsWith('-grow')) expect((await s.stat('new')).labels[MAX_SIZE_LABEL]).toBe(String(GROWN_SIZE));
       break;
     case 'commit':
       expect(names.includes('a') !== names.includes('A')).toBe(true);
       if (names.includes('A')) expect(await s.usage('A')).toEqual({ size: 512 * 1024, inodes: 0 });
       break;
     case 'remove':
+      break;
+    case 'resize':
+      // Reconcile finished the grow, wherever it stopped.
+      expect((await s.stat('a')).labels[MAX_SIZE_LABEL]).toBe(String(GROWN_SIZE));
       break;
   }
 

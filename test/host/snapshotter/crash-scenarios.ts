@@ -5,7 +5,7 @@
  * the child process that SIGKILLs itself (crash-child.ts).
  */
 import { CRASH_POINTS, type CrashPointName } from '../../../src/snapshotter/crash-points.js';
-import type { Snapshotter, SnapshotterOptions } from '../../../src/snapshotter/index.js';
+import { MAX_SIZE_LABEL, type Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
 
 /** What to do around one crash point. */
 export interface CrashScenario {
@@ -17,6 +17,9 @@ export interface CrashScenario {
   /** Runs the operation again if the crash left it undone (after reopening). */
   retry(s: Snapshotter): Promise<void>;
 }
+
+/** The size of grown snapshots (the base is 64 MiB). */
+export const GROWN_SIZE = 128 * 1024 * 1024;
 
 /** Options of the setup run. */
 export const SETUP_OPTIONS: Partial<SnapshotterOptions> = { baseImageSize: '64MB', fsType: 'none', minFreeSpace: 0 };
@@ -66,18 +69,23 @@ export function scenarioFor(point: CrashPointName): CrashScenario {
         retry: async (s) => void ((await exists(s, 'fresh')) || (await s.prepare('fresh'))),
       };
     case 'prepare':
+    case 'view': {
+      // A grow point needs a snapshot larger than its parent.
+      const options = point.endsWith('-grow') ? { labels: { [MAX_SIZE_LABEL]: String(GROWN_SIZE) } } : undefined;
+      const create = (s: Snapshotter) => (op === 'view' ? s.view('new', 'P', options) : s.prepare('new', 'P', options));
       return {
         point,
         options: base,
-        run: async (s) => void (await s.prepare('new', 'P')),
-        retry: async (s) => void ((await exists(s, 'new')) || (await s.prepare('new', 'P'))),
+        run: async (s) => void (await create(s)),
+        retry: async (s) => void ((await exists(s, 'new')) || (await create(s))),
       };
-    case 'view':
+    }
+    case 'resize':
       return {
         point,
         options: base,
-        run: async (s) => void (await s.view('new', 'P')),
-        retry: async (s) => void ((await exists(s, 'new')) || (await s.view('new', 'P'))),
+        run: async (s) => void (await s.resize('a', GROWN_SIZE)),
+        retry: async (s) => void (await s.resize('a', GROWN_SIZE)),
       };
     case 'commit':
       return {

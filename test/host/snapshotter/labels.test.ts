@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { InvalidArgumentError } from '../../../src/snapshotter/errors.js';
-import { MAX_KEY_BYTES, MAX_LABEL_BYTES, validateKey, validateLabel, validateLabels } from '../../../src/snapshotter/labels.js';
+import { MAX_KEY_BYTES, MAX_LABELS_BYTES, MAX_LABEL_BYTES, validateKey, validateLabel, validateLabels } from '../../../src/snapshotter/labels.js';
+import { openSimulated } from './simulated-env.js';
 
 describe('validateKey', () => {
   test.each(['a', 'default/12/sha256:abc', 'extract-123 sha256:x', 'ünïcode ✓', '😀', 'x'.repeat(MAX_KEY_BYTES)])('accepts %j', (key) => {
@@ -52,5 +54,27 @@ describe('labels (containerd: key + value at most 4096 bytes)', () => {
     expect(() => validateLabels({ a: 1 })).toThrow(InvalidArgumentError);
     expect(() => validateLabels(['a'])).toThrow(InvalidArgumentError);
     expect(validateLabels(undefined)).toEqual({});
+  });
+});
+
+describe('the labels of one snapshot together', () => {
+  test(`prepare, view, commit and update refuse labels past ${MAX_LABELS_BYTES} bytes in all, changing nothing`, async () => {
+    const { snapshotter: s, rootPath } = await openSimulated();
+    try {
+      const value = 'v'.repeat(4000);
+      const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`l${i}`, value]));
+      const tooMany = labels(263);
+      await expect(s.prepare('a', undefined, { labels: tooMany })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(s.view('v', undefined, { labels: tooMany })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await s.prepare('a', undefined, { labels: labels(261) });
+      await expect(s.commit('A', 'a', { labels: tooMany })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(s.update({ name: 'a', labels: { more: value } }, 'labels.more')).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(Object.keys((await s.stat('a')).labels)).toHaveLength(261);
+      await s.commit('A', 'a');
+      await expect(s.walk().next()).resolves.toBeDefined();
+    } finally {
+      await s.close();
+      await rm(rootPath, { recursive: true, force: true });
+    }
   });
 });

@@ -8,9 +8,9 @@ import { Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/i
 import { ThinPool } from '../../../src/thin/index.js';
 import { runOperation, type CrashOperation } from './crash-operations.js';
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as { rootPath: string; poolName: string; options: Partial<SnapshotterOptions>; op: CrashOperation };
+const spec = JSON.parse(process.argv[2] ?? '{}') as { rootPath: string; poolName: string; options: Partial<SnapshotterOptions>; op: CrashOperation; sized?: boolean };
 const pool = await ThinPool.open(spec.poolName, { minFreeSpacePercent: 0 });
 const snapshotter = await Snapshotter.open({ baseImageSize: '64MB', ...spec.options, rootPath: spec.rootPath, pool });
-await runOperation(snapshotter, spec.op);
+await runOperation(snapshotter, spec.op, spec.sized === true);
 await snapshotter.close();
 await pool.close();

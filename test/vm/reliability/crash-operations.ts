@@ -3,12 +3,21 @@
  * its child process. The standing state before each run: a committed `P`,
  * an active `a` (with its own data) and `victim` on it, and a view `v`; for
  * cleanup points `victim` is already removed with asyncRemove; for the
- * points of a busy device the parent holds `victim`'s device open.
+ * points of a busy device the parent holds `victim`'s device open; for
+ * resize points an active `g` at the base size is what grows.
  */
 import type { Snapshotter, SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import type { CrashPointName } from '../../../src/snapshotter/crash-points.js';
 
-export type CrashOperation = 'base' | 'prepare' | 'view' | 'commit' | 'remove' | 'cleanup';
+export type CrashOperation = 'base' | 'prepare' | 'view' | 'commit' | 'remove' | 'cleanup' | 'resize';
+
+/** The size grown snapshots get (the base is 64 MiB): a `-grow` point's new snapshot, and `g` for resize points. */
+export const GROWN_SIZE = 128 * 1024 * 1024;
+
+/** Whether the point's operation makes a snapshot larger than its parent. */
+export function growsOnCreate(point: CrashPointName): boolean {
+  return point.endsWith('-grow');
+}
 
 export function operationOf(point: CrashPointName): CrashOperation {
   return point.split(':')[0] as CrashOperation;
@@ -34,16 +43,17 @@ export function optionsFor(point: CrashPointName, index: number): Partial<Snapsh
   }
 }
 
-export async function runOperation(s: Snapshotter, op: CrashOperation): Promise<void> {
+export async function runOperation(s: Snapshotter, op: CrashOperation, sized = false): Promise<void> {
+  const options = sized ? { labels: { 'containerd.io/snapshot/max-size': String(GROWN_SIZE) } } : undefined;
   switch (op) {
     case 'base':
       await s.prepare('fresh');
       return;
     case 'prepare':
-      await s.prepare('new', 'P');
+      await s.prepare('new', 'P', options);
       return;
     case 'view':
-      await s.view('new', 'P');
+      await s.view('new', 'P', options);
       return;
     case 'commit':
       await s.commit('A', 'a');
@@ -53,6 +63,9 @@ export async function runOperation(s: Snapshotter, op: CrashOperation): Promise<
       return;
     case 'cleanup':
       await s.cleanup();
+      return;
+    case 'resize':
+      await s.resize('g', GROWN_SIZE);
       return;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Crash safety on a real kernel pool: a child process SIGKILLs itself at
- * each named crash point of base creation, prepare, view, commit, remove and
- * cleanup (DEVMAPPER_CRASH_POINT), then the snapshotter is reopened and
+ * each named crash point of base creation, prepare, view, commit, remove,
+ * cleanup and resize (DEVMAPPER_CRASH_POINT), then the snapshotter is reopened and
  * checked against the pool's real device list (thin_dump on a metadata
  * snapshot): every record has its thin id, every thin id its record, the
  * interrupted operation is rolled back or finished, active snapshots have
@@ -19,11 +19,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as dm from '../../../src/dm/device-mapper.js';
 import { LoopDevice } from '../../../src/dm/loop.js';
 import { CRASH_POINTS, CRASH_POINT_ENV, type CrashPointName } from '../../../src/snapshotter/crash-points.js';
-import { Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
+import { MAX_SIZE_LABEL, Snapshotter, type SnapshotterOptions } from '../../../src/snapshotter/index.js';
 import { createLoopbackPool, type ThinPool } from '../../../src/thin/index.js';
 import { cleanup, requireDeviceMapper, tempDir, uniquePrefix } from '../support/kernel.js';
 import { MiB, bundleChild, checkConsistency, progress, reportFigure, runChild, smallPool, writeDevice, type Consistency } from '../support/reliability.js';
-import { holdsVictim, operationOf, optionsFor } from './crash-operations.js';
+import { GROWN_SIZE, growsOnCreate, holdsVictim, operationOf, optionsFor } from './crash-operations.js';
 
 const prefix = uniquePrefix('crash');
 const poolName = `${prefix}pool`;
@@ -66,11 +66,12 @@ async function standingState(point: CrashPointName | undefined, options: Partial
   const s = await openSnapshotter(options);
   let holder: FileHandle | undefined;
   try {
-    for (const key of ['new', 'fresh', 'probe', 'A']) if (await has(s, key)) await s.remove(key);
+    for (const key of ['new', 'fresh', 'probe', 'A', 'g']) if (await has(s, key)) await s.remove(key);
     await s.cleanup();
     if (!(await has(s, 'a'))) await prepareWithData(s, 'a');
     if (!(await has(s, 'victim'))) await s.prepare('victim', 'P');
     if (!(await has(s, 'v'))) await s.view('v', 'P');
+    if (point?.startsWith('resize:')) await s.prepare('g', 'P');
     if (point && holdsVictim(point)) holder = await open((await s.mounts('victim'))[0]?.source ?? '', 'r');
     if (point?.startsWith('cleanup:')) await s.remove('victim'); // asyncRemove: only marked
   } catch (e) {
@@ -143,7 +144,8 @@ describe('SIGKILL at each crash point on a real pool, then reopen', () => {
   /** Runs the operation to `point` in a child, then reopens and checks everything (victim may be held open meanwhile). */
   async function crashAndCheck(point: CrashPointName, options: Partial<SnapshotterOptions>): Promise<void> {
     const op = operationOf(point);
-    const result = await runChild(child.script, [JSON.stringify({ rootPath, poolName, options, op })], { [CRASH_POINT_ENV]: point });
+    const sized = growsOnCreate(point);
+    const result = await runChild(child.script, [JSON.stringify({ rootPath, poolName, options, op, sized })], { [CRASH_POINT_ENV]: point });
     expect(result.stderr).toBe('');
     expect(result.signal, `the child died at ${point}`).toBe('SIGKILL');
 
@@ -152,6 +154,8 @@ describe('SIGKILL at each crash point on a real pool, then reopen', () => {
     expect(report.failed).toEqual([]);
     expect(report.lost).toEqual([]);
     expect(report.foreign).toEqual([]);
+    // An interrupted resize is finished by the reopen, wherever it stopped.
+    expect(report.grown).toEqual(op === 'resize' ? ['g'] : []);
     expect(problems(consistency)).toEqual(CLEAN);
     expect(consistency.transactionIds[0]).toBe(consistency.transactionIds[1]);
 
@@ -165,9 +169,16 @@ describe('SIGKILL at each crash point on a real pool, then reopen', () => {
           else await s.prepare('fresh');
           break;
         case 'prepare':
-        case 'view':
-          if (present.includes('new')) expect((await s.stat('new')).kind).toBe(op === 'view' ? 'view' : 'active');
-          else await (op === 'view' ? s.view('new', 'P') : s.prepare('new', 'P'));
+        case 'view': {
+          const labels: Record<string, string> = sized ? { [MAX_SIZE_LABEL]: String(GROWN_SIZE) } : {};
+          if (present.includes('new')) expect(await s.stat('new')).toMatchObject({ kind: op === 'view' ? 'view' : 'active', labels });
+          else await (op === 'view' ? s.view('new', 'P', { labels }) : s.prepare('new', 'P', { labels }));
+          break;
+        }
+        case 'resize':
+          expect((await s.stat('g')).labels[MAX_SIZE_LABEL]).toBe(String(GROWN_SIZE));
+          // The kernel's table has the new length.
+          expect((await dm.table((await s.mounts('g'))[0]?.source.replace('/dev/mapper/', '') ?? ''))[0]?.length).toBe(GROWN_SIZE / 512);
           break;
         case 'commit':
           expect(present.includes('a') !== present.includes('A')).toBe(true);

@@ -56,7 +56,7 @@ export async function checkConsistency(rootPath: string, pool: ThinPool): Promis
     const result: Consistency = {
       leakedIds: ids.filter((id) => !recorded.has(id)),
       danglingRecords: devices.filter((d) => !inPool.has(d.id)).map((d) => `dev ${d.id} (${d.state})`),
-      unfinished: devices.filter((d) => d.state === 'creating' || d.state === 'removing').map((d) => `dev ${d.id} (${d.state})`),
+      unfinished: devices.filter((d) => d.state === 'creating' || d.state === 'removing' || d.state === 'growing').map((d) => `dev ${d.id} (${d.state})`),
       missingDevices: [],
       strayActive: [],
       snapshots: 0,
