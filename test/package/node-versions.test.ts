@@ -2,7 +2,7 @@
  * The packed tarballs as a user installs them (scripts/pack-consumer.sh:
  * `npm install --ignore-scripts`, no compiler on PATH), loaded by the
  * official Node binaries of each supported line: ESM import and CommonJS
- * require of 'devmapper' and 'devmapper/server', the prebuilt addon of
+ * require of 'devmapper', 'devmapper/server' and 'devmapper/testing', the prebuilt addon of
  * @devmapper/linux-x64-gnu, libdevmapper found at run time.
  */
 import path from 'node:path';
@@ -32,6 +32,7 @@ describe.each(versions)('on Node %s', (version, node) => {
     expect(out.validName).toBe(true);
     expect(out.simulatedThinIds).toEqual([1, 2]);
     expect(out.serverExports).toBeGreaterThan(10);
+    expect(out.testingExports).toBeGreaterThan(3);
   });
 
   it('import: the ESM build of devmapper and devmapper/server', async () => {

@@ -44,7 +44,7 @@ function highest(versions: string[]): string | undefined {
   }).at(-1);
 }
 
-describe.each(platforms)('npm/$name/devmapper.node', (p) => {
+describe.each(platforms.map((p) => [p.name, p] as const))('npm/%s/devmapper.node', (_name, p) => {
   const file = binaryPath(p) as string;
 
   it('is there and was built from the current native sources (npm run prebuild)', () => {

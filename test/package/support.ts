@@ -31,6 +31,7 @@ export interface KernelFreeResult {
   main: string;
   addon: string | null;
   serverExports: number;
+  testingExports: number;
   libraryVersion?: string;
   libraryError?: { code: string; message: string; isDeviceMapperError: boolean };
   list: string;
