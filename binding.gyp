@@ -5,13 +5,16 @@
       "sources": [
         "native/addon.cc",
         "native/blockdev.cc",
+        "native/dm_control.cc",
         "native/dm_lock.cc",
         "native/dm_ops.cc",
         "native/dm_task.cc",
         "native/errors.cc",
         "native/js_args.cc",
         "native/loop.cc",
-        "native/wait_event.cc"
+        "native/udev_wait.cc",
+        "native/wait_event.cc",
+        "native/worker_pool.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
