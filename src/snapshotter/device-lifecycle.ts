@@ -64,20 +64,22 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
     core.busyIds.add(record.id);
     crashPoint(`${spec.phase}:after-intent`);
     let created = false;
+    let activated: ThinDeviceApi | undefined;
     try {
       const afterCreate: CrashPointName = spec.phase === 'base' ? 'base:after-create-thin' : `${spec.phase}:after-create-snapshot`;
       const floor = core.options.minFreeSpace;
       await core.poolTx.apply({
         run: async (check) => {
           if (spec.originId === undefined) await core.pool.createThin(record.id, { check });
-          else await core.pool.createSnapshot(record.id, spec.originId, { check });
+          // A snapshot is made and activated in one pool call (one native job).
+          else activated = await core.pool.snapshotAndActivate(activation(record), spec.originId, { check });
           created = true;
         },
         checkedByPool: true,
         ...(floorIsOff(floor) ? {} : { precheck: (status) => checkMinFreeSpace(core.pool.name, floor, status) }),
         afterChange: afterCreate,
       });
-      const device = await core.pool.activate(activation(record));
+      const device = activated ?? (await core.pool.activate(activation(record)));
       crashPoint(`${spec.phase}:after-activate`);
       return { record, device };
     } catch (e) {
