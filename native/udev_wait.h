@@ -17,7 +17,9 @@
 namespace dmaddon {
 
 // How long a call waits for udev unless told otherwise (udevTimeoutMs).
-constexpr uint64_t kDefaultUdevTimeoutMs = 30000;
+// Long enough for udev to work through a backlog of events on a busy host
+// (every dm uevent runs `dmsetup udevcomplete`), short enough to end a hang.
+constexpr uint64_t kDefaultUdevTimeoutMs = 120000;
 
 // Releases `lock`, then waits for the cookies it collected. Throws an
 // OpError ETIMEDOUT for `call` when udev has not answered within timeoutMs.

@@ -95,7 +95,7 @@ export interface UdevOptions {
   /** The udev mode (see {@link UdevMode}); default 'wait', or 'private' with `udevPrivate`. */
   udev?: UdevMode;
   /**
-   * How long to wait for udev (ms, default 30000): a lost udev event then
+   * How long to wait for udev (ms, default 120000): a lost udev event then
    * fails only this call, with 'ETIMEDOUT'.
    */
   udevTimeoutMs?: number;

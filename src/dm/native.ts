@@ -39,7 +39,7 @@ export interface NativeUdevOptions {
    * /dev/mapper node itself (no /dev/disk links).
    */
   udev?: 'wait' | 'private' | 'skip';
-  /** How long the call waits for udev before it fails with ETIMEDOUT (default 30000). */
+  /** How long the call waits for udev before it fails with ETIMEDOUT (default 120000). */
   udevTimeoutMs?: number;
 }
 
