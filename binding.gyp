@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/blockdev.cc",
+        "native/dm_control.cc",
         "native/dm_lock.cc",
         "native/dm_ops.cc",
         "native/dm_task.cc",
@@ -12,7 +13,9 @@
         "native/js_args.cc",
         "native/libdm.cc",
         "native/loop.cc",
-        "native/wait_event.cc"
+        "native/udev_wait.cc",
+        "native/wait_event.cc",
+        "native/worker_pool.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -27,6 +27,9 @@ const BASE_BYTES = config.baseMiB * MiB;
 const SECTORS = BASE_BYTES / 512;
 const udev = process.env.DEVMAPPER_VM_UDEV === '1' || config.udev === true;
 const floorBin = path.join(here, 'build', 'floor');
+// The floor does the library's kernel and udev work: with udev, thin devices
+// get udev's rules off and no wait (mode 2) unless the pool waits for udev.
+const floorUdev = !udev ? '0' : config.thinDeviceUdev === 'wait' ? '1' : '2';
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const prefix = `bench${process.pid}-`;
@@ -62,6 +65,7 @@ try {
     dataSizeBytes: config.poolDataMiB * MiB,
     metadataSizeBytes: config.poolMetadataMiB * MiB,
     minFreeSpacePercent: 0,
+    ...(config.thinDeviceUdev ? { thinDeviceUdev: config.thinDeviceUdev } : {}),
   });
   const poolDev = pool.deviceNumber;
   const openSnapshotter = () =>
@@ -133,7 +137,7 @@ try {
     await push(L.stat, () => snap.stat(`a${i}`));
     await push(L.usage, () => snap.usage(`a${i}`));
     await push(D.usage, () => dmsetup('status', dn(P + 1000 + i)));
-    const floor = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(ctdParent), String(700000 + 2 * i), '2', String(SECTORS), udev ? '1' : '0', `${prefix}floor-`]));
+    const floor = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(ctdParent), String(700000 + 2 * i), '2', String(SECTORS), floorUdev, `${prefix}floor-`]));
     for (const k of Object.keys(F)) F[k].push(...floor[k]);
     await push(L.commit, () => snap.commit(`c${i}`, `a${i}`));
     await push(D.commit, () => ctdCommit(P + 1000 + i));
@@ -209,7 +213,7 @@ try {
       await pool.device(spec).deactivate({ deferred: false });
       await pool.deleteThin(rawIds[i]);
     }));
-    const floor = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(baseId), String(710000 + 2 * i), '2', String(SECTORS), udev ? '1' : '0', `${prefix}floor-`]));
+    const floor = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(baseId), String(710000 + 2 * i), '2', String(SECTORS), floorUdev, `${prefix}floor-`]));
     F2.prepare.push(...floor.prepare);
     F2.remove.push(...floor.remove);
   }

@@ -5,7 +5,7 @@
  * C floor over libdevmapper), and how its cost grows with the number of
  * devices. See bench/README.md.
  *
- * usage: node bench/run.mjs [--smoke] [--udev] [--out FILE] [--iterations N] [--scale-levels 0,1000,10000] [--sim-max N] [--no-build] [--no-host]
+ * usage: node bench/run.mjs [--smoke] [--udev] [--thin-udev wait|skip] [--out FILE] [--iterations N] [--scale-levels 0,1000,10000] [--sim-max N] [--no-build] [--no-host]
  *
  * On a host without device-mapper (or not root) it builds, then boots the
  * test VM (scripts/vm.sh) for the kernel half; with device-mapper and root
@@ -35,6 +35,8 @@ const config = smoke
       poolDataMiB: 4096,
       poolMetadataMiB: 128,
       scaleLevels: opt('--scale-levels', '0,1000,10000').split(',').map(Number),
+      // How udev sees the library's thin devices: the pool's default ('skip') unless given.
+      thinDeviceUdev: opt('--thin-udev', undefined),
       concurrency: [1, 4, 16],
       concurrentOps: 32,
       simulatedLevels: [0, 1000, 10000, ...(Number(opt('--sim-max', 0)) > 10000 ? [Number(opt('--sim-max', 0))] : [])],

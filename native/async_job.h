@@ -1,5 +1,6 @@
-// A small generic Napi::AsyncWorker: runs one function on the libuv pool and
-// settles a promise with its result, or with the OpError it threw.
+// A small generic job: runs one function on the addon's own threads
+// (worker_pool.h) and settles a promise with its result, or with the OpError
+// it threw, back on the JS thread.
 #pragma once
 
 #include <napi.h>
@@ -9,13 +10,14 @@
 #include <utility>
 
 #include "errors.h"
+#include "worker_pool.h"
 
 namespace dmaddon {
 
 struct Unit {};  // the result of calls that resolve with undefined
 
 template <typename T>
-class Job final : public Napi::AsyncWorker {
+class Job final {
  public:
   using Work = std::function<T()>;                          // runs off the JS thread
   using ToJs = std::function<Napi::Value(Napi::Env, T&)>;   // runs on the JS thread
@@ -23,19 +25,18 @@ class Job final : public Napi::AsyncWorker {
   static Napi::Promise Start(Napi::Env env, const char* op, Work work, ToJs toJs) {
     auto* job = new Job(env, op, std::move(work), std::move(toJs));
     Napi::Promise promise = job->deferred_.Promise();
-    job->Queue();  // the worker deletes itself after OnOK/OnError
+    // The thread-safe function carries the result back to the JS thread and
+    // keeps the event loop alive while the job is pending.
+    job->back_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), op, 0, 1);
+    RunOnWorkerThread([job] { job->Execute(); });
     return promise;
   }
 
  private:
   Job(Napi::Env env, const char* op, Work work, ToJs toJs)
-      : Napi::AsyncWorker(env, op),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        op_(op),
-        work_(std::move(work)),
-        toJs_(std::move(toJs)) {}
+      : deferred_(Napi::Promise::Deferred::New(env)), op_(op), work_(std::move(work)), toJs_(std::move(toJs)) {}
 
-  void Execute() override {
+  void Execute() {
     try {
       result_.emplace(work_());
     } catch (const OpError& e) {
@@ -43,24 +44,34 @@ class Job final : public Napi::AsyncWorker {
     } catch (const std::exception& e) {
       error_ = OpError(0, op_, "", e.what());
     }
+    Napi::ThreadSafeFunction back = back_;
+    napi_status status = back.BlockingCall(this, [](Napi::Env env, Napi::Function, Job* job) {
+      job->Settle(env);
+      delete job;
+    });
+    // napi_closing: the environment is going away and the promise with it.
+    if (status != napi_ok) delete this;
+    back.Release();
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+  void Settle(Napi::Env env) {
     Napi::HandleScope scope(env);
-    if (result_) {
-      deferred_.Resolve(toJs_(env, *result_));
-    } else {
-      deferred_.Reject(ToJsError(env, error_).Value());
+    try {
+      if (result_) {
+        deferred_.Resolve(toJs_(env, *result_));
+      } else {
+        deferred_.Reject(ToJsError(env, error_).Value());
+      }
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
     }
   }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
   Napi::Promise::Deferred deferred_;
   const char* op_;
   Work work_;
   ToJs toJs_;
+  Napi::ThreadSafeFunction back_;
   std::optional<T> result_;
   OpError error_;
 };

@@ -5,6 +5,8 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "udev_wait.h"
+
 namespace dmaddon {
 namespace {
 
@@ -60,12 +62,36 @@ DmLock::DmLock() : lock_(GlobalMutex()) {
     // Wait for udev through cookies when udevd runs; libdevmapper decides once
     // per process whether it does (and otherwise makes /dev/mapper nodes itself).
     dm_udev_set_sync_support(1);
+    // No automatic \xNN mangling: a name with e.g. '!' would otherwise reach
+    // the kernel and /dev/mapper as "a\x21b", and 127 characters could grow
+    // past DM_NAME_LEN.
+    dm_set_name_mangling_mode(DM_STRING_MANGLING_NONE);
     log_.clear();
     loggedErrno_ = 0;
   }
 }
 
-DmLock::~DmLock() { currentHolder = nullptr; }
+void DmLock::Release() {
+  if (currentHolder == this) currentHolder = nullptr;
+  if (lock_.owns_lock()) lock_.unlock();
+}
+
+DmLock::~DmLock() {
+  if (currentHolder == this) currentHolder = nullptr;
+  if (!lock_.owns_lock()) return;
+  // Reached when a call threw after a task with a cookie ran: the cookie is
+  // still waited for (bounded, errors dropped), but not under the lock.
+  std::vector<uint32_t> cookies = TakeCookies();
+  if (cookies.empty()) return;
+  lock_.unlock();
+  WaitForUdevQuietly(cookies, kDefaultUdevTimeoutMs);
+}
+
+std::vector<uint32_t> DmLock::TakeCookies() {
+  std::vector<uint32_t> cookies;
+  cookies.swap(cookies_);
+  return cookies;
+}
 
 std::vector<std::string> DmLock::TakeLog() {
   std::vector<std::string> lines;

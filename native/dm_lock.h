@@ -8,6 +8,7 @@
 // anything but libdevmapper itself happen without it.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,8 +21,11 @@ void CaptureLogLine(int level, int errnum, const std::string& line);
 class DmLock {
  public:
   // Blocks until the lock is free. The first holder in the process installs
-  // the log callback (so libdevmapper never prints to stdout/stderr) and
-  // turns udev synchronisation on.
+  // the log callback (so libdevmapper never prints to stdout/stderr), turns
+  // udev synchronisation on and name mangling off (names go to the kernel as
+  // given; src/dm/names.ts admits only names udev keeps as they are).
+  // Cookies still pending when the lock goes are waited for, bounded, after
+  // it is released.
   DmLock();
   ~DmLock();
   DmLock(const DmLock&) = delete;
@@ -35,11 +39,21 @@ class DmLock {
   // during this hold, 0 if none. Used when dm_task_get_errno has nothing.
   int LoggedErrno() const { return loggedErrno_; }
 
+  // A udev cookie whose task ran: it is waited for after the lock is
+  // released (udev_wait.h), so one slow or lost udev event holds up only
+  // its own call.
+  void AddCookie(uint32_t cookie) { cookies_.push_back(cookie); }
+  std::vector<uint32_t> TakeCookies();
+
+  // Lets the lock go before the end of the scope (for the udev wait).
+  void Release();
+
  private:
   friend void CaptureLogLine(int level, int errnum, const std::string& line);
   std::unique_lock<std::mutex> lock_;
   std::vector<std::string> log_;
   int loggedErrno_ = 0;
+  std::vector<uint32_t> cookies_;
 };
 
 }  // namespace dmaddon

@@ -21,18 +21,36 @@
 #include "errors.h"
 #include "exports.h"
 #include "js_args.h"
+#include "udev_wait.h"
 
 namespace dmaddon {
 namespace {
 
 // ---------------------------------------------------------------- helpers --
 
-// Cookie flags for udevPrivate: udev still makes /dev/mapper/NAME (the DM
-// rules stay on) but neither scans the device nor runs other packages' rules.
-uint16_t UdevFlags(bool udevPrivate) {
-  return udevPrivate ? (DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG | DM_UDEV_DISABLE_DISK_RULES_FLAG |
-                        DM_UDEV_DISABLE_OTHER_RULES_FLAG)
-                     : 0;
+// The udev options of a node-changing call: `udev` ('wait', 'private' or
+// 'skip'; `udevPrivate: true` is 'private') and `udevTimeoutMs`.
+struct UdevChoice {
+  UdevMode mode = UdevMode::kWait;
+  uint64_t timeoutMs = kDefaultUdevTimeoutMs;
+};
+
+UdevChoice UdevOption(const Napi::Object& options) {
+  UdevChoice choice;
+  if (BoolOption(options, "udevPrivate", false)) choice.mode = UdevMode::kPrivate;
+  if (std::optional<std::string> mode = StringOption(options, "udev")) {
+    if (*mode == "wait") {
+      choice.mode = UdevMode::kWait;
+    } else if (*mode == "private") {
+      choice.mode = UdevMode::kPrivate;
+    } else if (*mode == "skip") {
+      choice.mode = UdevMode::kSkip;
+    } else {
+      throw Napi::TypeError::New(options.Env(), "udev must be 'wait', 'private' or 'skip'");
+    }
+  }
+  choice.timeoutMs = U64Option(options, "udevTimeoutMs").value_or(kDefaultUdevTimeoutMs);
+  return choice;
 }
 
 void AddTargets(Task& task, const std::vector<TableRow>& table) {
@@ -273,63 +291,100 @@ Napi::Value Targets(const Napi::CallbackInfo& info) {
 
 // Creates an empty device, loads `table` and resumes it: what libdevmapper's
 // DM_DEVICE_CREATE-with-table does internally, spelled out so each step's
-// errno is kept. A failed load or resume removes the device again.
+// errno is kept. Whatever fails after the device exists (load, resume, the
+// udev wait, the final info) removes it again.
+struct CreateSpec {
+  std::string name;
+  std::optional<std::string> uuid;
+  std::vector<TableRow> table;
+  bool readOnly = false;
+  UdevChoice udev;
+};
+
+CreateSpec CreateSpecOption(const Napi::Env& env, const Napi::Object& options) {
+  CreateSpec spec;
+  std::optional<std::string> name = StringOption(options, "name");
+  if (!name) throw Napi::TypeError::New(env, "name must be a string");
+  spec.name = *name;
+  spec.uuid = StringOption(options, "uuid");
+  spec.table = TableOption(options, "table");
+  spec.readOnly = BoolOption(options, "readOnly", false);
+  spec.udev = UdevOption(options);
+  return spec;
+}
+
+// Removes the device `CreateDevice` made, best effort: the error that made
+// it necessary is what the caller sees.
+void RemoveQuietly(const CallContext& call, const CreateSpec& spec) {
+  try {
+    DmLock lock;
+    {
+      Task remove(lock, call, DM_DEVICE_REMOVE);
+      remove.SetName(spec.name);
+      remove.SetCookie(spec.udev.mode);
+      remove.TryRun();
+    }
+    lock.TakeLog();
+    ReleaseAndWaitForUdev(lock, call, spec.udev.timeoutMs);
+  } catch (...) {
+  }
+}
+
+// The create job's work; `lock` is held on entry and released on return.
+DeviceInfo CreateDevice(DmLock& lock, const CallContext& call, const CreateSpec& spec) {
+  {
+    // DM_DEV_CREATE ioctl. In: name, uuid, DM_PERSISTENT_DEV_FLAG (not
+    // used: the kernel picks the minor). No uevent is sent for the node
+    // (it comes with the first resume), so no cookie here.
+    Task task(lock, call, DM_DEVICE_CREATE);
+    task.SetName(spec.name);
+    if (spec.uuid && !spec.uuid->empty()) task.Require(dm_task_set_uuid(task.get(), spec.uuid->c_str()), "invalid uuid");
+    task.Run("cannot create the device");
+  }
+  try {
+    if (!spec.table.empty()) {
+      {
+        // DM_TABLE_LOAD ioctl. In: DM_READONLY_FLAG, the target specs.
+        // Out: DM_INACTIVE_PRESENT_FLAG.
+        Task load(lock, call, DM_DEVICE_RELOAD);
+        load.SetName(spec.name);
+        AddTargets(load, spec.table);
+        if (spec.readOnly) load.Require(dm_task_set_ro(load.get()), "cannot set read-only");
+        load.Run("cannot load the table");
+      }
+      {
+        // DM_DEV_SUSPEND ioctl without DM_SUSPEND_FLAG = resume: swaps the
+        // loaded table in and sends the uevent that makes the node.
+        // In: event_nr = udev cookie and flags. Out: DM_UEVENT_GENERATED_FLAG.
+        Task resume(lock, call, DM_DEVICE_RESUME);
+        resume.SetName(spec.name);
+        resume.SetCookie(spec.udev.mode);
+        resume.Run("cannot resume the new device");
+      }
+    }
+    DeviceInfo info = GetInfo(lock, call, spec.name);
+    ReleaseAndWaitForUdev(lock, call, spec.udev.timeoutMs);
+    return info;
+  } catch (...) {
+    // A cookie of this call that is still pending is waited for (bounded)
+    // before the removal, so udev does not see the device's events out of order.
+    std::vector<uint32_t> pending = lock.TakeCookies();
+    lock.Release();
+    WaitForUdevQuietly(pending, spec.udev.timeoutMs);
+    RemoveQuietly(call, spec);
+    throw;
+  }
+}
+
 Napi::Value Create(const Napi::CallbackInfo& info) {
   return RejectOnThrow(info.Env(), [&] {
-    Napi::Object options = OptionsArg(info, 0);
-    std::optional<std::string> name = StringOption(options, "name");
-    if (!name) throw Napi::TypeError::New(info.Env(), "name must be a string");
-    std::optional<std::string> uuid = StringOption(options, "uuid");
-    std::vector<TableRow> table = TableOption(options, "table");
-    bool readOnly = BoolOption(options, "readOnly", false);
-    uint16_t flags = UdevFlags(BoolOption(options, "udevPrivate", false));
+    CreateSpec spec = CreateSpecOption(info.Env(), OptionsArg(info, 0));
     return Job<DeviceInfo>::Start(
         info.Env(), "create",
-        [name = *name, uuid, table, readOnly, flags] {
+        [spec] {
           DmLock lock;
-          CallContext call{"create", name};
-          {
-            // DM_DEV_CREATE ioctl. In: name, uuid, DM_PERSISTENT_DEV_FLAG (not
-            // used: the kernel picks the minor). No uevent is sent for the node
-            // (it comes with the first resume), so no cookie here.
-            Task task(lock, call, DM_DEVICE_CREATE);
-            task.SetName(name);
-            if (uuid && !uuid->empty()) task.Require(dm_task_set_uuid(task.get(), uuid->c_str()), "invalid uuid");
-            task.Run("cannot create the device");
-          }
-          if (!table.empty()) {
-            auto revert = [&](int errnum, const char* what) {
-              std::vector<std::string> log = lock.TakeLog();
-              int logged = lock.LoggedErrno();
-              Task remove(lock, call, DM_DEVICE_REMOVE);
-              remove.SetName(name);
-              remove.SetCookie(flags);
-              remove.TryRun();  // best effort; the original error is what matters
-              lock.TakeLog();
-              throw OpError(errnum > 0 ? errnum : logged, call.op, call.device, what, std::move(log));
-            };
-            {
-              // DM_TABLE_LOAD ioctl. In: DM_READONLY_FLAG, the target specs.
-              // Out: DM_INACTIVE_PRESENT_FLAG.
-              Task load(lock, call, DM_DEVICE_RELOAD);
-              load.SetName(name);
-              AddTargets(load, table);
-              if (readOnly) load.Require(dm_task_set_ro(load.get()), "cannot set read-only");
-              int errnum = load.TryRun();
-              if (errnum != 0) revert(errnum, "cannot load the table");
-            }
-            {
-              // DM_DEV_SUSPEND ioctl without DM_SUSPEND_FLAG = resume: swaps the
-              // loaded table in and sends the uevent that makes the node.
-              // In: event_nr = udev cookie and flags. Out: DM_UEVENT_GENERATED_FLAG.
-              Task resume(lock, call, DM_DEVICE_RESUME);
-              resume.SetName(name);
-              resume.SetCookie(flags);
-              int errnum = resume.TryRun();
-              if (errnum != 0) revert(errnum, "cannot resume the new device");
-            }
-          }
-          return GetInfo(lock, call, name);
+          CallContext call{"create", spec.name};
+          return CreateDevice(lock, call, spec);
         },
         InfoToJs);
   });
@@ -363,18 +418,21 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
 // A call on one named device with no result: clear, suspend.
 template <typename Setup>
 Napi::Value SimpleCall(const Napi::CallbackInfo& info, const char* op, int type, const char* what,
-                       Setup setup) {
+                       Setup setup, uint64_t udevTimeoutMs = kDefaultUdevTimeoutMs) {
   return RejectOnThrow(info.Env(), [&] {
     std::string name = StringArg(info, 0, "name");
     return Job<Unit>::Start(
         info.Env(), op,
-        [name, op, type, what, setup] {
+        [name, op, type, what, setup, udevTimeoutMs] {
           DmLock lock;
           CallContext call{op, name};
-          Task task(lock, call, type);
-          task.SetName(name);
-          setup(task);
-          task.Run(what);
+          {
+            Task task(lock, call, type);
+            task.SetName(name);
+            setup(task);
+            task.Run(what);
+          }
+          ReleaseAndWaitForUdev(lock, call, udevTimeoutMs);
           return Unit{};
         },
         Undefined);
@@ -405,12 +463,13 @@ Napi::Value Suspend(const Napi::CallbackInfo& info) {
 Napi::Value Resume(const Napi::CallbackInfo& info) {
   return RejectOnThrow(info.Env(), [&] {
     Napi::Object options = OptionsArg(info, 1);
-    uint16_t flags = UdevFlags(BoolOption(options, "udevPrivate", false));
+    UdevChoice udev = UdevOption(options);
     // DM_DEV_SUSPEND ioctl without DM_SUSPEND_FLAG. In: event_nr = udev
     // cookie and flags. Out: DM_UEVENT_GENERATED_FLAG. Adds the node (udev or
     // the library fallback) if the device had none.
-    return SimpleCall(info, "resume", DM_DEVICE_RESUME, "cannot resume the device",
-                      [flags](Task& task) { task.SetCookie(flags); });
+    return SimpleCall(
+        info, "resume", DM_DEVICE_RESUME, "cannot resume the device",
+        [mode = udev.mode](Task& task) { task.SetCookie(mode); }, udev.timeoutMs);
   });
 }
 
@@ -418,10 +477,10 @@ Napi::Value Rename(const Napi::CallbackInfo& info) {
   return RejectOnThrow(info.Env(), [&] {
     std::string name = StringArg(info, 0, "name");
     std::string newName = StringArg(info, 1, "newName");
-    uint16_t flags = UdevFlags(BoolOption(OptionsArg(info, 2), "udevPrivate", false));
+    UdevChoice udev = UdevOption(OptionsArg(info, 2));
     return Job<Unit>::Start(
         info.Env(), "rename",
-        [name, newName, flags] {
+        [name, newName, udev] {
           DmLock lock;
           CallContext call{"rename", name};
           if (newName.empty() || newName.find('/') != std::string::npos) {
@@ -430,11 +489,14 @@ Napi::Value Rename(const Napi::CallbackInfo& info) {
           // DM_DEV_RENAME ioctl. In: the new name after the struct, DM_UUID_FLAG
           // (set a uuid instead; not used), event_nr = udev cookie and flags.
           // Out: DM_UEVENT_GENERATED_FLAG.
-          Task task(lock, call, DM_DEVICE_RENAME);
-          task.SetName(name);
-          task.Require(dm_task_set_newname(task.get(), newName.c_str()), "invalid new name");
-          task.SetCookie(flags);
-          task.Run("cannot rename the device");
+          {
+            Task task(lock, call, DM_DEVICE_RENAME);
+            task.SetName(name);
+            task.Require(dm_task_set_newname(task.get(), newName.c_str()), "invalid new name");
+            task.SetCookie(udev.mode);
+            task.Run("cannot rename the device");
+          }
+          ReleaseAndWaitForUdev(lock, call, udev.timeoutMs);
           return Unit{};
         },
         Undefined);
@@ -448,10 +510,10 @@ Napi::Value Remove(const Napi::CallbackInfo& info) {
     uint64_t retries = U64Option(options, "retries").value_or(5);
     uint64_t delayMs = U64Option(options, "retryDelayMs").value_or(100);
     bool deferred = BoolOption(options, "deferred", false);
-    uint16_t flags = UdevFlags(BoolOption(options, "udevPrivate", false));
+    UdevChoice udev = UdevOption(options);
     return Job<Unit>::Start(
         info.Env(), "remove",
-        [name, retries, delayMs, deferred, flags] {
+        [name, retries, delayMs, deferred, udev] {
           CallContext call{"remove", name};
           for (uint64_t attempt = 0;; attempt++) {
             {
@@ -462,20 +524,29 @@ Napi::Value Remove(const Napi::CallbackInfo& info) {
               // DM_DEFERRED_REMOVE (set when the removal was deferred).
               // libdevmapper's own dm_task_retry_remove is not used: it sleeps
               // inside dm_task_run, i.e. with the lock held.
-              Task task(lock, call, DM_DEVICE_REMOVE);
-              task.SetName(name);
-              uint16_t cookieFlags = flags;
-              if (deferred) {
-                task.Require(dm_task_deferred_remove(task.get()), "cannot set deferred remove");
-                // A deferred removal sends its uevent only when it happens, and
-                // udev removes /dev/mapper/NAME then; keep libdevmapper from
-                // deleting the node now while the device still exists. Without
-                // udev nothing would delete it later, so the library removes it.
-                if (dm_udev_get_sync_support()) cookieFlags |= DM_UDEV_DISABLE_LIBRARY_FALLBACK;
+              int errnum = 0;
+              {
+                Task task(lock, call, DM_DEVICE_REMOVE);
+                task.SetName(name);
+                uint16_t cookieFlags = 0;
+                if (deferred) {
+                  task.Require(dm_task_deferred_remove(task.get()), "cannot set deferred remove");
+                  // A deferred removal sends its uevent only when it happens, and
+                  // udev removes /dev/mapper/NAME then; keep libdevmapper from
+                  // deleting the node now while the device still exists. Without
+                  // udev (or with 'skip') nothing would delete it later, so the
+                  // library removes it now.
+                  if (udev.mode != UdevMode::kSkip && dm_udev_get_sync_support()) {
+                    cookieFlags |= DM_UDEV_DISABLE_LIBRARY_FALLBACK;
+                  }
+                }
+                task.SetCookie(udev.mode, cookieFlags);
+                errnum = task.TryRun();
               }
-              task.SetCookie(cookieFlags);
-              int errnum = task.TryRun();
-              if (errnum == 0) return Unit{};
+              if (errnum == 0) {
+                ReleaseAndWaitForUdev(lock, call, udev.timeoutMs);
+                return Unit{};
+              }
               if (errnum != EBUSY || attempt >= retries) {
                 Fail(lock, call, errnum,
                      errnum == EBUSY ? "the device is in use (retried " + std::to_string(attempt) + " times)"
@@ -523,6 +594,68 @@ Napi::Value Message(const Napi::CallbackInfo& info) {
           if (!reply) return env.Null();
           return Napi::String::New(env, *reply);
         });
+  });
+}
+
+// A compound job for a new snapshot (one trip off the JS thread): sends the
+// pool `message` (create_snap), suspending `origin` around it when that
+// device is live (the kernel requires an active origin to be suspended),
+// then creates, loads and resumes the device as Create does. When the
+// message fails nothing was created; when the create fails the new thin id
+// stays in the pool for the caller to delete.
+Napi::Value SnapshotAndCreate(const Napi::CallbackInfo& info) {
+  return RejectOnThrow(info.Env(), [&] {
+    Napi::Object options = OptionsArg(info, 0);
+    std::optional<std::string> pool = StringOption(options, "pool");
+    std::optional<std::string> text = StringOption(options, "message");
+    if (!pool || !text) throw Napi::TypeError::New(info.Env(), "pool and message must be strings");
+    std::optional<std::string> origin = StringOption(options, "origin");
+    UdevChoice originUdev = UdevOption(OptionsArg(info, 1));
+    if (!options.Get("device").IsObject()) throw Napi::TypeError::New(info.Env(), "device must be an object");
+    CreateSpec spec = CreateSpecOption(info.Env(), options.Get("device").As<Napi::Object>());
+    return Job<DeviceInfo>::Start(
+        info.Env(), "snapshotAndCreate",
+        [pool = *pool, text = *text, origin, originUdev, spec] {
+          {
+            // Each step reports its own op ("suspend", "message", "resume" of
+            // the origin, then "create"), so the caller knows how far it got.
+            DmLock lock;
+            CallContext call{"message", pool};
+            CallContext originCall{"suspend", origin.value_or("")};
+            CallContext resumeCall{"resume", origin.value_or("")};
+            bool suspended = false;
+            if (origin) {
+              DeviceInfo originInfo = GetInfo(lock, originCall, *origin);
+              if (originInfo.exists && originInfo.liveTable && !originInfo.suspended) {
+                // DM_DEV_SUSPEND with DM_SUSPEND_FLAG, flushing.
+                Task suspend(lock, originCall, DM_DEVICE_SUSPEND);
+                suspend.SetName(*origin);
+                suspend.Run("cannot suspend the origin");
+                suspended = true;
+              }
+            }
+            // The origin is resumed whether the message worked or not.
+            std::optional<OpError> messageError;
+            try {
+              SendMessage(lock, call, pool, 0, text);
+            } catch (const OpError& e) {
+              if (!suspended) throw;
+              messageError = e;
+            }
+            if (suspended) {
+              Task resume(lock, resumeCall, DM_DEVICE_RESUME);
+              resume.SetName(*origin);
+              resume.SetCookie(originUdev.mode);
+              resume.Run("cannot resume the origin");
+            }
+            if (messageError) throw *messageError;
+            ReleaseAndWaitForUdev(lock, resumeCall, originUdev.timeoutMs);
+          }
+          DmLock lock;
+          CallContext call{"create", spec.name};
+          return CreateDevice(lock, call, spec);
+        },
+        InfoToJs);
   });
 }
 
@@ -653,6 +786,7 @@ void RegisterDmOps(Napi::Env env, Napi::Object exports) {
   exports.Set("resume", Napi::Function::New(env, Resume, "resume"));
   exports.Set("rename", Napi::Function::New(env, Rename, "rename"));
   exports.Set("remove", Napi::Function::New(env, Remove, "remove"));
+  exports.Set("snapshotAndCreate", Napi::Function::New(env, SnapshotAndCreate, "snapshotAndCreate"));
   exports.Set("cancelDeferredRemove", Napi::Function::New(env, CancelDeferredRemove, "cancelDeferredRemove"));
   exports.Set("message", Napi::Function::New(env, Message, "message"));
   exports.Set("status", Napi::Function::New(env, Status, "status"));

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "dm_control.h"
 #include "errors.h"
 
 namespace dmaddon {
@@ -14,8 +15,19 @@ void Fail(DmLock& lock, const CallContext& call, int errnum, const std::string& 
   throw OpError(errnum, call.op, call.device, what, lock.TakeLog());
 }
 
+namespace {
+
+// The driver is reached (dm_control.h) before libdevmapper sees it, so a
+// failed first contact is never cached by libdevmapper for the process.
+dm_task* CreateTask(DmLock& lock, const CallContext& call, int type) {
+  ReachDriver(lock, call);
+  return dm_task_create(type);
+}
+
+}  // namespace
+
 Task::Task(DmLock& lock, const CallContext& call, int type)
-    : lock_(lock), call_(call), dmt_(dm_task_create(type)) {
+    : lock_(lock), call_(call), type_(type), dmt_(CreateTask(lock, call, type)) {
   // dm_task_create also checks the driver version, opening /dev/mapper/control;
   // it logs why that failed only the first time and never passes the errno on.
   // Opening the node here tells the caller why (ENOENT, ENODEV, EACCES...).
@@ -37,6 +49,7 @@ Task::~Task() {
     dm_udev_complete(cookie_);
     dm_udev_wait(cookie_);
   }
+  if (syncOff_) dm_udev_set_sync_support(1);
   dm_task_destroy(dmt_);
 }
 
@@ -51,7 +64,31 @@ void Task::Require(int ok, const char* what) {
   if (!ok) Fail(lock_, call_, EINVAL, what);
 }
 
-void Task::SetCookie(uint16_t flags) {
+void Task::SetCookie(UdevMode mode, uint16_t flags) {
+  switch (mode) {
+    case UdevMode::kSkip:
+      // What LVM does with udev_rules=0: every rule off for this device, so
+      // udev makes no link and runs no scan, and libdevmapper makes the node.
+      flags |= DM_UDEV_DISABLE_DM_RULES_FLAG | DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG |
+               DM_UDEV_DISABLE_DISK_RULES_FLAG | DM_UDEV_DISABLE_OTHER_RULES_FLAG;
+      flags &= ~DM_UDEV_DISABLE_LIBRARY_FALLBACK;
+      if (dm_udev_get_sync_support()) {
+        dm_udev_set_sync_support(0);
+        syncOff_ = true;
+      }
+      break;
+    case UdevMode::kPrivate:
+      flags |= DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG | DM_UDEV_DISABLE_DISK_RULES_FLAG |
+               DM_UDEV_DISABLE_OTHER_RULES_FLAG;
+      [[fallthrough]];
+    case UdevMode::kWait:
+      // udev makes the node; libdevmapper's global node-operation list must
+      // not make it first when another call flushes that list. A removal
+      // keeps the fallback: deleting a node early is harmless, and it also
+      // deletes a node libdevmapper made itself (kSkip), which udev would not.
+      if (dm_udev_get_sync_support() && type_ != DM_DEVICE_REMOVE) flags |= DM_UDEV_DISABLE_LIBRARY_FALLBACK;
+      break;
+  }
   // With udev sync this creates a SysV semaphore that udev's 95-dm-notify
   // rule releases; without it the cookie is 0 and only carries the flags.
   if (!dm_task_set_cookie(dmt_, &cookie_, flags)) Fail(lock_, call_, 0, "cannot set the udev cookie");
@@ -61,11 +98,21 @@ void Task::SetCookie(uint16_t flags) {
 int Task::TryRun() {
   int ok = dm_task_run(dmt_);
   int errnum = ok ? 0 : dm_task_get_errno(dmt_);
+  MarkControlFdCloexec();
   if (cookieSet_) {
-    // On failure libdevmapper has already released the cookie's semaphore,
-    // so this returns at once; on success it waits for udev's rules to finish.
     cookieSet_ = false;
-    dm_udev_wait(cookie_);
+    if (ok && cookie_ != 0) {
+      lock_.AddCookie(cookie_);  // waited for once the lock is released
+    } else {
+      // No semaphore (no udev sync, or kSkip), or a failed run whose
+      // semaphore libdevmapper already released: returns at once, carrying
+      // out the stacked node operations.
+      dm_udev_wait(cookie_);
+    }
+    if (syncOff_) {
+      dm_udev_set_sync_support(1);
+      syncOff_ = false;
+    }
   }
   if (ok) return 0;
   return errnum > 0 ? errnum : -1;

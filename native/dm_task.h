@@ -12,6 +12,13 @@
 
 namespace dmaddon {
 
+// How a node-changing task deals with udev.
+enum class UdevMode {
+  kWait,     // udev runs every rule, makes /dev/mapper/NAME and /dev/disk links; wait for it
+  kPrivate,  // udev makes /dev/mapper/NAME only (no scan, no other rules); wait for it
+  kSkip,     // udev runs no rule for the device and is not waited for; libdevmapper makes the node
+};
+
 // The op and device an error reports.
 struct CallContext {
   std::string op;
@@ -53,14 +60,18 @@ class Task {
   void SetName(const std::string& name);
   // Throws EINVAL naming `what` when a dm_task_set_* call returned 0.
   void Require(int ok, const char* what);
-  // dm_task_set_cookie with `flags` (DM_UDEV_*). Call it last, right before
-  // Run: a cookie that is set must be waited for, and Run does that.
-  void SetCookie(uint16_t flags);
+  // dm_task_set_cookie for `mode` plus `flags` (DM_UDEV_*). Call it last,
+  // right before Run. kSkip turns libdevmapper's udev sync off until the
+  // task has run (the cookie then only carries the flags, which udev's
+  // `dmsetup udevcomplete` ignores); the other modes leave the nodes to udev
+  // (DM_UDEV_DISABLE_LIBRARY_FALLBACK) when udev sync is on.
+  void SetCookie(UdevMode mode, uint16_t flags = 0);
 
-  // dm_task_run, then dm_udev_wait when a cookie is set (this flushes the
-  // stacked node operations, i.e. creates/renames/removes /dev/mapper nodes
-  // when udev does not). Returns 0 on success, else the errno (-1 when
-  // libdevmapper gave none).
+  // dm_task_run. With a cookie: on success the lock collects it, to be waited
+  // for once the lock is released (udev_wait.h); without udev sync (or on
+  // failure) dm_udev_wait returns at once and carries out the stacked node
+  // operations, i.e. libdevmapper makes/renames/removes /dev/mapper nodes.
+  // Returns 0 on success, else the errno (-1 when libdevmapper gave none).
   int TryRun();
   // TryRun, throwing on failure with "`what`" as the message.
   void Run(const char* what);
@@ -70,9 +81,11 @@ class Task {
  private:
   DmLock& lock_;
   const CallContext& call_;
+  int type_;
   dm_task* dmt_;
   uint32_t cookie_ = 0;
   bool cookieSet_ = false;
+  bool syncOff_ = false;  // kSkip turned udev sync off for this task
 };
 
 // DM_DEVICE_INFO for `name`; exists=false when there is no such device.

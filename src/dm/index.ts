@@ -50,10 +50,12 @@ export {
   type MessageOptions,
   type RemoveOptions,
   type StatusOptions,
+  type SnapshotAndCreateOptions,
   type SuspendOptions,
   type SuspendedDevice,
   type TargetType,
   type UdevOptions,
+  type UdevMode,
   type VersionInfo,
   type WaitEventOptions,
 } from './device-mapper.js';

@@ -2,6 +2,12 @@
  * Validation of device-mapper names and uuids, done before any ioctl so that
  * a bad name fails with code 'EINVAL' and a clear message rather than an
  * obscure kernel error (or, worse, a name udev mangles).
+ *
+ * The addon turns libdevmapper's name mangling off, so a name reaches the
+ * kernel and /dev/mapper exactly as given. The names accepted here are those
+ * that stay the same everywhere: the kernel takes them, and udev (whose
+ * /dev/mapper links replace any other character) and libdevmapper's own
+ * whitelist leave every character as it is.
  */
 import { describeValue, invalid } from './errors.js';
 
@@ -28,18 +34,25 @@ export type DeviceName = string & {
 /** Printable ASCII without space: 0x21 to 0x7e. */
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
+/** The characters of a device name: udev's and libdevmapper's whitelist. */
+export const DEVICE_NAME_CHARACTERS = 'A-Z a-z 0-9 # + - . : = @ _';
+const NAME_CHARACTERS = /^[A-Za-z0-9#+\-.:=@_]+$/;
+
+/** Names the kernel refuses although their characters are fine. */
+const RESERVED_NAMES = new Set(['.', '..', 'control']);
+
 /**
  * Why `name` is not a valid device-mapper name, or null when it is.
- * Valid: 1 to 127 characters, each printable ASCII 0x21..0x7e (no space,
- * no control or non-ASCII character), no '/', and not '.' or '..'.
+ * Valid: 1 to 127 characters of A-Z a-z 0-9 # + - . : = @ _, and not '.',
+ * '..' or 'control'.
  */
 export function deviceNameProblem(name: unknown): string | null {
   if (typeof name !== 'string') return 'a device name must be a string';
   if (name.length === 0) return 'a device name must not be empty';
   if (name.length > MAX_DEVICE_NAME_LENGTH) return `a device name takes at most ${MAX_DEVICE_NAME_LENGTH} characters`;
-  if (!PRINTABLE.test(name)) return 'a device name takes only printable ASCII characters without space (0x21 to 0x7e)';
   if (name.includes('/')) return "a device name must not contain '/'";
-  if (name === '.' || name === '..') return `a device name must not be '${name}'`;
+  if (!NAME_CHARACTERS.test(name)) return `a device name takes only the characters ${DEVICE_NAME_CHARACTERS} (others would be renamed by udev)`;
+  if (RESERVED_NAMES.has(name)) return `a device name must not be '${name}'`;
   return null;
 }
 
@@ -50,7 +63,7 @@ export function isValidDeviceName(name: unknown): name is DeviceName {
 
 /**
  * Checks a device-mapper name and returns it branded.
- * Valid: 1 to 127 characters of printable ASCII 0x21..0x7e, no '/', not '.' or '..'.
+ * Valid: 1 to 127 characters of A-Z a-z 0-9 # + - . : = @ _, not '.', '..' or 'control'.
  *
  * @param op - The operation to name in the error (default 'validateDeviceName').
  * @throws DeviceMapperError code 'EINVAL' when the name is not valid.

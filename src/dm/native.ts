@@ -30,8 +30,18 @@ export interface NativeUdevOptions {
    * Mark the device private: set DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG,
    * DM_UDEV_DISABLE_DISK_RULES_FLAG and DM_UDEV_DISABLE_OTHER_RULES_FLAG so
    * udev makes the /dev/mapper node but does not scan the device.
+   * Same as `udev: 'private'`.
    */
   udevPrivate?: boolean;
+  /**
+   * 'wait' (default): udev runs its rules and the call waits for it.
+   * 'private': as `udevPrivate`. 'skip': every DM_UDEV_DISABLE_*_RULES flag
+   * is set, the call does not wait for udev, and libdevmapper makes the
+   * /dev/mapper node itself (no /dev/disk links).
+   */
+  udev?: 'wait' | 'private' | 'skip';
+  /** How long the call waits for udev before it fails with ETIMEDOUT (default 120000). */
+  udevTimeoutMs?: number;
 }
 
 /** What DM_DEVICE_INFO reports. `exists` false means no such device (other fields zero). */
@@ -92,6 +102,21 @@ export interface NativeBinding {
     table: NativeTableRow[];
     readOnly?: boolean;
   } & NativeUdevOptions): Promise<NativeInfo>;
+  /**
+   * One job for a new snapshot: the pool message (create_snap), with `origin`
+   * suspended around it when it is live (resumed with `originUdev`), then
+   * `device` created as by {@link NativeBinding.create}. When the create
+   * fails the new thin id stays in the pool.
+   */
+  snapshotAndCreate(
+    options: {
+      pool: string;
+      message: string;
+      origin?: string;
+      device: Parameters<NativeBinding['create']>[0];
+    },
+    originUdev?: NativeUdevOptions,
+  ): Promise<NativeInfo>;
   /** DM_DEVICE_RELOAD: loads the inactive table slot. */
   load(options: { name: string; table: NativeTableRow[]; readOnly?: boolean }): Promise<void>;
   /** DM_DEVICE_CLEAR: drops the inactive table. */

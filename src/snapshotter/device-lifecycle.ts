@@ -68,20 +68,24 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
     // The id stays claimed until the caller has given the device its owner (or rolled it back).
     crashPoint(`${spec.phase}:after-intent`);
     let created = false;
+    let activated: ThinDeviceApi | undefined;
     try {
       const afterCreate: CrashPointName = spec.phase === 'base' ? 'base:after-create-thin' : `${spec.phase}:after-create-snapshot`;
       const floor = core.options.minFreeSpace;
       await core.poolTx.apply({
         run: async (check) => {
           if (spec.originId === undefined) await core.pool.createThin(record.id, { check });
-          else await snapshotOrigin(core, record.id, spec.originId, spec.sizeBytes, check);
+          // A held origin (its removal deferred) is suspended here; otherwise the
+          // snapshot is made and activated in one pool call (one native job).
+          else if (core.heldOrigins.has(spec.originId)) await snapshotOrigin(core, record.id, spec.originId, spec.sizeBytes, check);
+          else activated = await core.pool.snapshotAndActivate(activation(record), spec.originId, { check });
           created = true;
         },
         checkedByPool: true,
         ...(floorIsOff(floor) ? {} : { precheck: (status) => checkMinFreeSpace(core.pool.name, floor, status) }),
         afterChange: afterCreate,
       });
-      const device = await core.pool.activate(activation(record));
+      const device = activated ?? (await core.pool.activate(activation(record)));
       crashPoint(`${spec.phase}:after-activate`);
       return { record, device };
     } catch (e) {

@@ -28,6 +28,8 @@ export class ThinDevice implements ThinDeviceApi {
   readonly name: string;
   /** The dm uuid the library gives it. */
   readonly uuid: string;
+  /** How udev sees the device (see {@link ThinActivation.udev}). */
+  readonly udev: dm.UdevMode;
   #sizeBytes: number;
 
   /** @internal Use {@link ThinPool.device} or {@link ThinPool.activate}. */
@@ -39,6 +41,7 @@ export class ThinDevice implements ThinDeviceApi {
     if (spec.sizeBytes === 0) throw DeviceMapperError.invalid('thin device', 'size must be at least one sector', spec.name);
     this.#sizeBytes = spec.sizeBytes;
     this.uuid = thinUuid(pool.uuidPrefix, spec.id);
+    this.udev = spec.udev ?? pool.thinDeviceUdev;
   }
 
   /** The virtual size in bytes. */
@@ -84,18 +87,15 @@ export class ThinDevice implements ThinDeviceApi {
     return [thinRow({ poolDevice: this.pool.deviceNumber, deviceId: this.id }, { length: bytesToSectors(sizeBytes) })];
   }
 
+  /** @internal What {@link activate} passes to `dm.create`. */
+  createOptions(readOnly: boolean): dm.CreateOptions {
+    return { name: this.name, uuid: this.uuid, table: this.#table(this.#sizeBytes), readOnly, udev: this.udev };
+  }
+
   /** Loads the thin table and resumes; a no-op when already active. */
   async activate(options: { readOnly?: boolean } = {}): Promise<void> {
     try {
-      await this.pool.loadThinTable(() =>
-        dm.create({
-          name: this.name,
-          uuid: this.uuid,
-          table: this.#table(this.#sizeBytes),
-          readOnly: options.readOnly === true,
-          udevPrivate: this.pool.udevPrivate,
-        }),
-      );
+      await this.pool.loadThinTable(() => dm.create(this.createOptions(options.readOnly === true)));
     } catch (e) {
       // Create first, look second: activation is usually of a new id, so the
       // lookup is only paid when the name (or uuid) is taken.
@@ -118,13 +118,13 @@ export class ThinDevice implements ThinDeviceApi {
       return;
     }
     if (options.deferred === true) {
-      await dm.remove(this.name, { deferred: true, udevPrivate: this.pool.udevPrivate });
+      await dm.remove(this.name, { deferred: true, udev: this.udev });
     } else {
       try {
-        await dm.remove(this.name, { retries: REMOVE_RETRIES, retryDelayMs: REMOVE_RETRY_DELAY_MS, udevPrivate: this.pool.udevPrivate });
+        await dm.remove(this.name, { retries: REMOVE_RETRIES, retryDelayMs: REMOVE_RETRY_DELAY_MS, udev: this.udev });
       } catch (e) {
         if (!isDeviceMapperError(e, 'EBUSY') || options.deferred === false) throw e;
-        await dm.remove(this.name, { deferred: true, udevPrivate: this.pool.udevPrivate });
+        await dm.remove(this.name, { deferred: true, udev: this.udev });
       }
     }
     this.pool.untrackActive(this);
@@ -141,7 +141,7 @@ export class ThinDevice implements ThinDeviceApi {
   async resume(): Promise<void> {
     const info = await this.#ownedInfo('resume');
     if (!info || !info.suspended) return;
-    await dm.resume(this.name, { udevPrivate: this.pool.udevPrivate });
+    await dm.resume(this.name, { udev: this.udev });
   }
 
   /** Mapped space of the active device. */
@@ -164,7 +164,7 @@ export class ThinDevice implements ThinDeviceApi {
     if (info) {
       await this.pool.loadThinTable(() => dm.load({ name: this.name, table: this.#table(sizeBytes), readOnly: info.readOnly }));
       await dm.suspend(this.name);
-      await dm.resume(this.name, { udevPrivate: this.pool.udevPrivate });
+      await dm.resume(this.name, { udev: this.udev });
     }
     this.#sizeBytes = sizeBytes;
   }

@@ -58,8 +58,16 @@ export interface ThinPoolRuntimeOptions {
    * kernel's own marks. Must not be below `minFreeSpacePercent` unless 0.
    */
   warnFreeSpacePercent?: number;
-  /** Mark the pool's thin devices private to udev (no blkid scan): faster, and nothing else grabs them. */
+  /** Mark the pool's thin devices private to udev (no blkid scan): `thinDeviceUdev: 'private'`. */
   udevPrivate?: boolean;
+  /**
+   * How udev sees the pool's thin devices (the pool itself always gets udev's
+   * full treatment): 'skip' (default: udev runs no rule for them and no call
+   * waits for udev; the library makes /dev/mapper/NAME), 'private' (udev
+   * makes the /dev/mapper link only), or 'wait' (every udev rule, e.g.
+   * /dev/disk/by-id links; each activation waits for udev).
+   */
+  thinDeviceUdev?: dm.UdevMode;
 }
 
 /** Options of {@link ThinPool.create}. */
@@ -214,6 +222,8 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
   readonly uuidPrefix: string;
   /** Whether thin devices are marked private to udev. */
   readonly udevPrivate: boolean;
+  /** How udev sees thin devices unless their activation says otherwise (see {@link ThinPoolRuntimeOptions.thinDeviceUdev}). */
+  readonly thinDeviceUdev: dm.UdevMode;
   /** The files behind a loopback pool, or null for block devices. */
   readonly loopback: LoopbackBacking | null;
   #table: PoolTable;
@@ -233,6 +243,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     this.name = name;
     this.uuidPrefix = thinUuidPrefix(name);
     this.udevPrivate = options.udevPrivate === true;
+    this.thinDeviceUdev = options.thinDeviceUdev ?? (this.udevPrivate ? 'private' : 'skip');
     this.loopback = loopback;
     this.#table = table;
     this.#major = info.major;
@@ -413,8 +424,45 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     try {
       await dm.message(this.name, PoolMessages.createSnap(id, originId));
     } finally {
-      await dm.resume(origin.name, { udevPrivate: this.udevPrivate });
+      await dm.resume(origin.name, { udev: origin.udev });
     }
+  }
+
+  /**
+   * `create_snap spec.id originId` and the activation of `spec` in one native
+   * job (after the free-space guard's status read): the origin is suspended
+   * around the message when active. Both or neither: when the activation
+   * fails, the new id is deleted again.
+   *
+   * @throws DeviceMapperError as {@link ThinPool.createSnapshot} and {@link ThinPool.activate}.
+   */
+  async snapshotAndActivate(spec: ThinActivation, originId: ThinId, options: ThinCreateOptions = {}): Promise<ThinDevice> {
+    const op = 'snapshotAndActivate';
+    this.#checkId(spec.id, op);
+    this.#checkId(originId, op);
+    await this.#guard(op, options.check);
+    const origin = await this.activeDevice(originId);
+    const device = this.device(spec);
+    // Its table load is ordered against pool reloads like any other (loadThinTable);
+    // a failed attempt has taken its id back, so a retry starts clean.
+    await this.loadThinTable(async () => {
+      try {
+        await dm.snapshotAndCreate({
+          pool: this.name,
+          message: PoolMessages.createSnap(spec.id, originId),
+          ...(origin ? { origin: origin.name, originUdev: { udev: origin.udev } } : {}),
+          device: device.createOptions(spec.readOnly === true),
+        });
+      } catch (e) {
+        // The native job names the step that failed: nothing was made before
+        // the message went through; after it, the new id is taken back.
+        const messageSent = !isDeviceMapperError(e) || (e.op !== 'message' && e.op !== 'suspend');
+        if (messageSent) await this.deleteThin(spec.id).catch(() => undefined);
+        throw e;
+      }
+    });
+    this.trackActive(device);
+    return device;
   }
 
   /**

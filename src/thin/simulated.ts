@@ -341,6 +341,16 @@ export class SimulatedThinPool implements ThinPoolApi {
     this.persist();
   }
 
+  async snapshotAndActivate(spec: ThinActivation, originId: ThinId, options: ThinCreateOptions = {}): Promise<ThinDeviceApi> {
+    await this.createSnapshot(spec.id, originId, options);
+    try {
+      return await this.activate(spec);
+    } catch (e) {
+      await this.deleteThin(spec.id).catch(() => undefined);
+      throw e;
+    }
+  }
+
   async deleteThin(id: ThinId): Promise<void> {
     await this.enter('deleteThin', { id });
     this.check('deleteThin');

@@ -3,6 +3,7 @@
  * {@link ThinPool} and the in-memory `SimulatedThinPool` for users' own tests.
  * The snapshotter depends only on these interfaces.
  */
+import type { UdevMode } from '../dm/device-mapper.js';
 import type { ThinPoolStatus } from '../dm/targets/thin-pool.js';
 
 export type { ThinPoolStatus };
@@ -23,6 +24,12 @@ export interface ThinActivation {
   sizeBytes: number;
   /** Activate read-only. */
   readOnly?: boolean;
+  /**
+   * How udev sees the device: 'skip' (no udev rules, no wait: the fastest),
+   * 'private' (udev makes the /dev/mapper link only) or 'wait' (every rule,
+   * e.g. /dev/disk links). Default: the pool's `thinDeviceUdev`.
+   */
+  udev?: UdevMode;
 }
 
 /** Mapped space of one thin device, from the kernel's thin status. */
@@ -147,6 +154,11 @@ export interface ThinPoolApi {
    * around the message and resumed after, on failure too.
    */
   createSnapshot(id: ThinId, originId: ThinId, options?: ThinCreateOptions): Promise<void>;
+  /**
+   * {@link ThinPoolApi.createSnapshot} of `originId` into `spec.id`, then {@link ThinPoolApi.activate}
+   * of `spec`: both or neither (a failed activation deletes the new id again).
+   */
+  snapshotAndActivate(spec: ThinActivation, originId: ThinId, options?: ThinCreateOptions): Promise<ThinDeviceApi>;
   /** `delete id`. The id must not be active. */
   deleteThin(id: ThinId): Promise<void>;
   /** A handle for an existing thin id (makes no kernel call). */

@@ -93,6 +93,11 @@ describe('validation before the addon loads', () => {
     ['create table gap', () => DeviceMapper.create({ name: 'ok', table: [zeroRow({ start: s(8), length: s(8) })] })],
     ['load empty table', () => DeviceMapper.load({ name: 'ok', table: [] })],
     ['remove retries', () => DeviceMapper.remove('ok', { retries: -1 })],
+    ['unknown udev mode', () => DeviceMapper.create({ name: 'ok', table: [], udev: 'never' as 'skip' })],
+    ['negative udev timeout', () => DeviceMapper.resume('ok', { udevTimeoutMs: -1 })],
+    ['snapshotAndCreate bad pool', () => DeviceMapper.snapshotAndCreate({ pool: bad, message: PoolMessages.createSnap(2, 1), device: { name: 'ok', table: [] } })],
+    ['snapshotAndCreate bad device', () => DeviceMapper.snapshotAndCreate({ pool: 'pool', message: PoolMessages.createSnap(2, 1), device: { name: bad, table: [] } })],
+    ['snapshotAndCreate forged message', () => DeviceMapper.snapshotAndCreate({ pool: 'pool', message: 'delete 0; create_thin 1' as PoolMessage, device: { name: 'ok', table: [] } })],
     ['forged message', () => DeviceMapper.message('pool', 'delete 0; create_thin 1' as PoolMessage)],
     ['caller text cast to a message', () => DeviceMapper.message('pool', '@cancel_deferred_remove' as PoolMessage)],
   ];
@@ -128,6 +133,12 @@ describe('calls through to the addon', () => {
     });
     expect(info).toMatchObject({ name: 'pool', uuid: null, eventNr: 3, liveTable: true });
     expect(info).not.toHaveProperty('exists');
+  });
+
+  it('passes the udev mode and timeout on', async () => {
+    fake.binding.create.mockResolvedValue(nativeInfo);
+    await DeviceMapper.create({ name: 'thin', table: [], udev: 'skip', udevTimeoutMs: 500 });
+    expect(fake.binding.create).toHaveBeenCalledWith({ name: 'thin', table: [], readOnly: false, udev: 'skip', udevTimeoutMs: 500 });
   });
 
   it('info resolves null for a device that does not exist', async () => {

@@ -37,9 +37,21 @@ describe('device names', () => {
     ['non-ASCII', 'pööl'],
     ['emoji', 'pool\u{1f600}'],
     ['non-breaking space', 'a\u00a0b'],
+    ['exclamation mark (udev would rename it)', 'a!b'],
+    ['backslash (a mangled-looking name)', 'a\\x21b'],
+    ['tilde', 'a~b'],
+    ['the control node', 'control'],
   ])('refuses %s with EINVAL', (_, name) => {
     expect(code(() => validateDeviceName(name))).toBe('EINVAL');
     expect(isValidDeviceName(name)).toBe(false);
+  });
+
+  it('accepts exactly the characters udev and libdevmapper keep as they are', () => {
+    const kept = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789#+-.:=@_');
+    for (let code = 0; code < 256; code++) {
+      const c = String.fromCharCode(code);
+      expect(isValidDeviceName(`a${c}b`), `character 0x${code.toString(16)}`).toBe(kept.has(c));
+    }
   });
 
   it('refuses a non-string', () => {

@@ -284,13 +284,16 @@ describe('builders and parsers round-trip', () => {
 
 describe('validators accept exactly the specified alphabet', () => {
   const printable = (s: string) => [...s].every((c) => c.charCodeAt(0) >= 0x21 && c.charCodeAt(0) <= 0x7e && c.length === 1);
-  const nameRef = (s: string) => s.length >= 1 && s.length <= 127 && printable(s) && !s.includes('/') && s !== '.' && s !== '..';
+  // udev's and libdevmapper's whitelist: the names no layer renames.
+  const kept = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789#+-.:=@_');
+  const nameRef = (s: string) => s.length >= 1 && s.length <= 127 && [...s].every((c) => kept.has(c)) && !['.', '..', 'control'].includes(s);
   const uuidRef = (s: string) => s.length >= 1 && s.length <= 128 && printable(s);
   const candidates = fc.oneof(
     fc.string({ unit: 'binary', maxLength: 140 }),
     fc.string({ maxLength: 140 }),
     fc.stringMatching(/^[\x20-\x7f./]{0,135}$/),
-    fc.constantFrom('.', '..', '...', '/', 'a'.repeat(127), 'a'.repeat(128), 'u'.repeat(129)),
+    fc.stringMatching(/^[A-Za-z0-9#+\-.:=@_!~]{0,135}$/),
+    fc.constantFrom('.', '..', '...', '/', 'control', 'a'.repeat(127), 'a'.repeat(128), 'u'.repeat(129)),
   );
 
   it('device names', () => {

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
@@ -507,6 +508,166 @@ describe('native addon (on a real kernel)', () => {
       expect(again.every((i) => i.exists)).toBe(true);
       await Promise.all(names.map((name) => dm.remove(name)));
       expect((await Promise.all(names.map((name) => dm.info(name)))).some((i) => i.exists)).toBe(false);
+    });
+  });
+
+  describe('edge cases', () => {
+    const zero = (length = 2048): NativeTableRow => ({ start: 0, length, targetType: 'zero', params: '' });
+    /** The name the kernel holds for a device (sysfs), whatever libdevmapper makes of it. */
+    const kernelName = async (minor: number): Promise<string> => (await fs.readFile(`/sys/block/dm-${minor}/dm/name`, 'utf8')).trim();
+
+    it('removes the new device when anything fails after the create ioctl', async () => {
+      const name = uniqueName('late');
+      s.track(name);
+      // libdevmapper refuses a target type longer than DM_MAX_TYPE_NAME when the
+      // table is added, after the device was created.
+      const error = await rejection(dm.create({ name, table: [{ start: 0, length: 8, targetType: 'x'.repeat(40), params: '' }] }));
+      expect(error).toMatchObject({ code: 'EINVAL', op: 'create', device: name });
+      expect((await dm.info(name)).exists).toBe(false);
+      expect(await exists(`/dev/mapper/${name}`)).toBe(false);
+    });
+
+    it('passes names to the kernel unmangled, up to 127 characters', async () => {
+      const bang = `${uniqueName('bang')}!x`;
+      const created = await s.create({ name: bang, table: [zero()] });
+      expect(await kernelName(created.minor)).toBe(bang);
+      expect((await dm.list()).some((e) => e.name === bang)).toBe(true);
+      expect((await dm.info(bang)).exists).toBe(true);
+
+      const prefix = uniqueName('long');
+      const long = `${prefix}#+:=@_`.padEnd(127, 'n');
+      expect(long).toHaveLength(127);
+      const info = await s.create({ name: long, table: [zero()] });
+      expect(await kernelName(info.minor)).toBe(long);
+      expect(splitDev((await fs.stat(`/dev/mapper/${long}`)).rdev)).toEqual({ major: info.major, minor: info.minor });
+      await dm.remove(long);
+      expect(await exists(`/dev/mapper/${long}`)).toBe(false);
+      expect(await rejection(dm.info('n'.repeat(128)))).toMatchObject({ code: 'EINVAL' });
+    });
+
+    it('keeps the control fd and every fd it opens from child processes', async () => {
+      await s.loopFile('cloexec.img', MiB);
+      await dm.version();
+      const name = uniqueName('cloexec');
+      await s.create({ name, table: [zero()] });
+      const wait = dm.waitEvent(name, 100);
+      try {
+        const fds = execFileSync('sh', ['-c', 'for f in /proc/$$/fd/*; do readlink "$f"; done; true'], { encoding: 'utf8' });
+        expect(fds).not.toContain('/dev/mapper/control');
+        expect(fds).not.toMatch(/\/dev\/loop/);
+      } finally {
+        wait.cancel();
+        await wait.promise.catch(() => undefined);
+      }
+    });
+
+    it('reaches the driver on a later call when the first contact failed', async () => {
+      // A child process whose first calls cannot open /dev/mapper/control (an
+      // empty nodev tmpfs over /dev/mapper in its own mount namespace), which
+      // then unmounts it, as if dm_mod had loaded meanwhile.
+      const addon = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/devmapper.node');
+      const script = path.join(s.dir, 'late-driver.cjs');
+      await fs.writeFile(
+        script,
+        `const { execFileSync } = require('node:child_process');
+const dm = require(${JSON.stringify(addon)});
+const outcome = (p) => p.then((v) => ({ ok: true, driver: v.driver }), (e) => ({ ok: false, code: e.code }));
+(async () => {
+  const first = await outcome(dm.version());
+  const second = await outcome(dm.version());
+  execFileSync('umount', ['/dev/mapper']);
+  const third = await outcome(dm.version());
+  const list = await outcome(dm.list().then(() => ({ driver: 'listed' })));
+  console.log(JSON.stringify({ first, second, third, list }));
+})();
+`,
+      );
+      const out = execFileSync(
+        'unshare',
+        ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o nodev tmpfs /dev/mapper && exec ${process.execPath} ${script}`],
+        { encoding: 'utf8' },
+      );
+      const result = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, { ok: boolean; code?: string; driver?: string }>;
+      expect(result.first).toEqual({ ok: false, code: 'EACCES' });
+      expect(result.second).toEqual({ ok: false, code: 'EACCES' });
+      expect(result.third?.ok).toBe(true);
+      expect(result.third?.driver).toMatch(/^4\./);
+      expect(result.list).toEqual({ ok: true, driver: 'listed' });
+    });
+  });
+
+  describe('udev modes', () => {
+    const zero: NativeTableRow = { start: 0, length: 2048, targetType: 'zero', params: '' };
+
+    it("makes the node itself and leaves udev's rules out with udev: 'skip'", async () => {
+      const name = uniqueName('skip');
+      const info = await s.create({ name, table: [zero], udev: 'skip' });
+      const node = `/dev/mapper/${name}`;
+      // libdevmapper's own block node, never udev's symlink, and no /dev/disk link.
+      expect((await fs.lstat(node)).isBlockDevice()).toBe(true);
+      expect(splitDev((await fs.stat(node)).rdev)).toEqual({ major: info.major, minor: info.minor });
+      expect(await exists(`/dev/disk/by-id/dm-name-${name}`)).toBe(false);
+      if (withUdev) {
+        execFileSync('udevadm', ['settle', '--timeout=30']);
+        const properties = execFileSync('udevadm', ['info', '--query=property', `--name=/dev/dm-${info.minor}`], { encoding: 'utf8' });
+        expect(properties).toContain('DM_UDEV_DISABLE_DM_RULES_FLAG=1');
+        expect(properties).toContain('DM_UDEV_DISABLE_OTHER_RULES_FLAG=1');
+        expect((await fs.lstat(node)).isBlockDevice()).toBe(true);
+      }
+      await dm.suspend(name);
+      await dm.resume(name, { udev: 'skip' });
+      const newName = uniqueName('skip');
+      s.track(newName);
+      await dm.rename(name, newName, { udev: 'skip' });
+      expect(await exists(node)).toBe(false);
+      expect((await fs.lstat(`/dev/mapper/${newName}`)).isBlockDevice()).toBe(true);
+      await dm.remove(newName, { udev: 'skip' });
+      expect(await exists(`/dev/mapper/${newName}`)).toBe(false);
+    });
+
+    it('refuses an unknown udev mode as a TypeError', async () => {
+      const error = await rejection(dm.create({ name: uniqueName('mode'), table: [zero], udev: 'never' as 'skip' }));
+      expect(error).toBeInstanceOf(TypeError);
+    });
+
+    it('fails only the call whose udev answer is lost, with ETIMEDOUT, while others finish', async () => {
+      // udevd stopped mid-run: its queued events (and their cookies) wait
+      // until it continues. Without udevd there are no cookies to lose.
+      const udevd = withUdev ? execFileSync('pidof', ['systemd-udevd'], { encoding: 'utf8' }).trim().split(/\s+/) : [];
+      const waiting = uniqueName('lost');
+      s.track(waiting);
+      const others = [uniqueName('other'), uniqueName('other'), uniqueName('other')];
+      for (const udevd_pid of udevd) process.kill(Number(udevd_pid), 'SIGSTOP');
+      try {
+        const started = Date.now();
+        const lost = dm.create({ name: waiting, table: [zero], udevTimeoutMs: 3000 }).then(
+          () => ({ ok: true as const, ms: Date.now() - started }),
+          (e: DmError) => ({ ok: false as const, code: e.code, op: e.op, ms: Date.now() - started }),
+        );
+        // Calls without a udev wait go on while that one waits.
+        const otherDone = await Promise.all(
+          others.map(async (name) => {
+            await s.create({ name, table: [zero], udev: 'skip' });
+            return Date.now() - started;
+          }),
+        );
+        expect((await dm.info(others[0]!)).exists).toBe(true);
+        const outcome = await lost;
+        if (withUdev) {
+          expect(outcome).toMatchObject({ ok: false, code: 'ETIMEDOUT', op: 'create' });
+          expect(Math.max(...otherDone)).toBeLessThan(outcome.ms);
+          // The create was undone.
+          expect((await dm.info(waiting)).exists).toBe(false);
+        } else {
+          expect(outcome.ok).toBe(true);
+        }
+      } finally {
+        for (const udevd_pid of udevd) process.kill(Number(udevd_pid), 'SIGCONT');
+      }
+      // udevd is back: waits work again.
+      const after = uniqueName('after');
+      await s.create({ name: after, table: [zero] });
+      expect((await fs.stat(`/dev/mapper/${after}`)).isBlockDevice()).toBe(true);
     });
   });
 

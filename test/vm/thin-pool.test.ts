@@ -4,7 +4,7 @@
  * discards and the free-space guard.
  */
 import { once } from 'node:events';
-import { copyFile, mkdir, stat, writeFile, readFile, truncate } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, stat, writeFile, readFile, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as dm from '../../src/dm/device-mapper.js';
@@ -14,7 +14,7 @@ import { thinPoolRow } from '../../src/dm/targets/thin-pool.js';
 import { linearRow } from '../../src/dm/targets/linear.js';
 import { bytesToSectors } from '../../src/dm/units.js';
 import { ThinPool, createLoopbackPool, enableAutoextend, lvmDmName, removeLvmThinPool } from '../../src/thin/index.js';
-import { checksum, cleanup, ddWrite, requireDeviceMapper, sh, tempDir, uniquePrefix } from './support/kernel.js';
+import { checksum, cleanup, ddWrite, requireDeviceMapper, sh, tempDir, uniquePrefix, withUdev } from './support/kernel.js';
 
 const MiB = 1024 * 1024;
 const prefix = uniquePrefix('pool');
@@ -183,6 +183,47 @@ describe('thin ids and devices', () => {
     const snap3 = await pool.activate({ id: 3, name: `${prefix}s3`, sizeBytes: 32 * MiB });
     expect(await checksum(snap3.path, 4)).toBe(sum);
     expect(await pool.thinIds()).toEqual([1, 2, 3]);
+    await pool.destroy();
+  });
+
+  it('snapshots and activates in one call, and takes the new id back when the activation fails', async () => {
+    const pool = await smallPool();
+    await pool.createThin(1);
+    const origin = await pool.activate({ id: 1, name: `${prefix}ao1`, sizeBytes: 32 * MiB });
+    await ddWrite(origin.path, 0, 4);
+    const sum = await checksum(origin.path, 4);
+    const snap = await pool.snapshotAndActivate({ id: 2, name: `${prefix}as2`, sizeBytes: 32 * MiB }, 1);
+    expect((await dm.info(origin.name))?.suspended).toBe(false);
+    expect(await snap.isActive()).toBe(true);
+    expect(await pool.activeDevice(2)).toBe(snap);
+    expect(await checksum(snap.path, 4)).toBe(sum);
+    // The name is taken: the snapshot's id is deleted again, the origin runs on.
+    await expect(pool.snapshotAndActivate({ id: 3, name: `${prefix}as2`, sizeBytes: 32 * MiB }, 1)).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(await pool.thinIds()).toEqual([1, 2]);
+    expect((await dm.info(origin.name))?.suspended).toBe(false);
+    // A missing origin changes nothing.
+    await expect(pool.snapshotAndActivate({ id: 4, name: `${prefix}as4`, sizeBytes: 32 * MiB }, 9)).rejects.toMatchObject({ op: 'message' });
+    expect(await pool.thinIds()).toEqual([1, 2]);
+    expect(await dm.info(`${prefix}as4`)).toBeNull();
+    await pool.destroy();
+  });
+
+  it("gives thin devices udev's full treatment only when asked", async () => {
+    const pool = await smallPool();
+    await pool.createThin(1);
+    await pool.createThin(2);
+    expect(pool.thinDeviceUdev).toBe('skip');
+    // Default: the library's own node, no udev link, with or without udevd.
+    const skipped = await pool.activate({ id: 1, name: `${prefix}u1`, sizeBytes: 16 * MiB });
+    expect((await lstat(skipped.path)).isBlockDevice()).toBe(true);
+    // 'wait': udev's symlink when udevd runs.
+    const waited = await pool.activate({ id: 2, name: `${prefix}u2`, sizeBytes: 16 * MiB, udev: 'wait' });
+    expect((await lstat(waited.path)).isSymbolicLink()).toBe(withUdev);
+    expect((await stat(waited.path)).isBlockDevice()).toBe(true);
+    await skipped.deactivate();
+    await waited.deactivate();
+    await expect(stat(skipped.path)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(waited.path)).rejects.toMatchObject({ code: 'ENOENT' });
     await pool.destroy();
   });
 

@@ -23,7 +23,7 @@ function failingPool(pool: ThinPoolApi, fail: () => DeviceMapperError | undefine
       const value = Reflect.get(target, prop, receiver) as unknown;
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        const e = prop === 'createSnapshot' || prop === 'createThin' ? fail() : undefined;
+        const e = prop === 'createSnapshot' || prop === 'snapshotAndActivate' || prop === 'createThin' ? fail() : undefined;
         if (e) return Promise.reject(e);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
