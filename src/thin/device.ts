@@ -162,9 +162,16 @@ export class ThinDevice implements ThinDeviceApi {
     if (sizeBytes === this.#sizeBytes) return;
     const info = await this.#ownedInfo('grow');
     if (info) {
-      await this.pool.loadThinTable(() => dm.load({ name: this.name, table: this.#table(sizeBytes), readOnly: info.readOnly }));
-      await dm.suspend(this.name);
-      await dm.resume(this.name, { udev: this.udev });
+      // Load, suspend and resume as one step of the pool's gate, so no pool
+      // reload suspends the pool between them (a thin suspend waiting on a
+      // suspended pool would hold the addon's lock the pool's resume needs).
+      // No flush: growing loses nothing in flight, and a flush could wait on
+      // I/O queued behind a full pool that only a reload can grow.
+      await this.pool.loadThinTable(async () => {
+        await dm.load({ name: this.name, table: this.#table(sizeBytes), readOnly: info.readOnly });
+        await dm.suspend(this.name, { noFlush: true });
+        await dm.resume(this.name, { udev: this.udev });
+      });
     }
     this.#sizeBytes = sizeBytes;
   }
