@@ -8,6 +8,7 @@
  * line asks for it; the top-level help lists it by its summary.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Argument, Command, CommanderError, type Option } from 'commander';
 import { CommandContext, action, group, leaf } from './command.js';
 import { SHELLS, completionScript, type Shell } from './completion.js';
@@ -18,6 +19,7 @@ import type { EnvDefaults } from './context.js';
 import { poolCommands } from './pool.js';
 import { snapshotCommands } from './snapshot.js';
 import { containerdConfigCommand } from './containerd-config-command.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 export { CommandContext } from './command.js';
 
@@ -26,7 +28,7 @@ const SERVE_SUMMARY = "serve the snapshotter to containerd over its snapshots gR
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';

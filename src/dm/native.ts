@@ -13,8 +13,8 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /** One row of a device-mapper table or status. */
 export interface NativeTableRow {
@@ -195,8 +195,7 @@ export function currentPlatform(): string {
 export function native(): NativeBinding {
   if (loaded) return loaded;
   const require = createRequire(import.meta.url);
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const local = path.join(root, 'build', 'Release', 'devmapper.node');
+  const local = path.join(PACKAGE_ROOT, 'build', 'Release', 'devmapper.node');
   if (existsSync(local)) {
     loaded = require(local) as NativeBinding;
     return loaded;

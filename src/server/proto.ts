@@ -5,16 +5,16 @@
  * int64 as number, enums as their names, and the grpc-js service
  * definition. Nothing parses a .proto at run time.
  */
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as snapshots from './generated/containerd/services/snapshots/v1/snapshots.js';
 import type { Mount } from './generated/containerd/types/mount.js';
 import type { Timestamp } from './generated/google/protobuf/timestamp.js';
 import { decodeStrict } from './strict-utf8.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
-/** The folder of the .proto files: `proto/` at the package root (two levels above this module, in src/ and dist/ alike). */
-export const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto');
+/** The folder of the .proto files: `proto/` at the package root. */
+export const PROTO_DIR = path.join(PACKAGE_ROOT, 'proto');
 
 /** The snapshots service's .proto, relative to {@link PROTO_DIR}. */
 export const SNAPSHOTS_PROTO = 'containerd/services/snapshots/v1/snapshots.proto';
