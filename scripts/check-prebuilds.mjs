@@ -36,7 +36,7 @@ function newest(dir) {
 
 if (only === undefined) {
   const src = newest(path.join(root, 'src'));
-  for (const out of ['dist/index.js', 'cjs/index.js', 'cjs/server/index.js']) {
+  for (const out of ['dist/index.js', 'bundle/index.js', 'bundle/cli.js', 'cjs/index.js', 'cjs/server/index.js']) {
     const file = path.join(root, out);
     if (!existsSync(file)) problems.push(`${out} is missing: run npm run build:ts`);
     else if (statSync(file).mtimeMs < src) problems.push(`${out} is older than src/: run npm run build:ts`);

@@ -21,7 +21,7 @@ function step(what, command, args) {
 
 const hasAddon = existsSync(path.join(root, 'build/Release/devmapper.node'));
 if (!hasAddon) step('building the native addon', 'npx', ['node-gyp', 'rebuild']);
-step('compiling the library', 'npx', ['tsc', '-p', 'tsconfig.json']);
+step('compiling the library', 'npm', ['run', '--silent', 'build:ts']);
 step('compiling the examples', 'npx', ['tsc', '-p', 'tsconfig.examples.json']);
 
 // /dev/mapper/control alone proves nothing (libdevmapper makes the node when it is missing):
