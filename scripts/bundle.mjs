@@ -32,6 +32,8 @@ export const ENTRY_POINTS = {
 await build({
   entryPoints: ENTRY_POINTS,
   outdir: to,
+  // Path comments in the output (`// dist/cli/program.js`) name each inlined module relative to the package root.
+  absWorkingDir: root,
   bundle: true,
   splitting: true,
   format: 'esm',

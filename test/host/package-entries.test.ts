@@ -2,7 +2,9 @@
  * The package's entry points as users import them (`devmapper`,
  * `devmapper/testing`, through package.json `exports`, from the build): the
  * root is the public API only, the test hooks live in `devmapper/testing`,
- * and a crash handler installed there stops the root's Snapshotter.
+ * and a crash handler installed there stops the root's Snapshotter. The ES
+ * module conditions run the bundled build (bundle/), which must export what
+ * dist/ (tsc's modules, whose .d.ts files are the types) does.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -30,9 +32,36 @@ describe('package entry points', () => {
   it('package.json exports devmapper/testing with types, an ES module and CommonJS', async () => {
     const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
     expect(pkg.exports['./testing']).toEqual({
-      import: { types: './dist/testing.d.ts', default: './dist/testing.js' },
+      import: { types: './dist/testing.d.ts', default: './bundle/testing.js' },
       require: { types: './cjs/testing.d.ts', default: './cjs/testing.js' },
     });
+  });
+
+  it.each([
+    ['devmapper', './dist/index.js'],
+    ['devmapper/server', './dist/server/index.js'],
+    ['devmapper/testing', './dist/testing.js'],
+  ])('%s (the bundle) exports the same names, of the same kinds, as %s', async (entry, built) => {
+    const shape = "(m) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, typeof v]).sort(([a], [b]) => a.localeCompare(b)))";
+    const { bundled, unbundled } = await runModule<{ bundled: Record<string, string>; unbundled: Record<string, string> }>(
+      `const shape = ${shape}; console.log(JSON.stringify({ bundled: shape(await import('${entry}')), unbundled: shape(await import('${built}')) }));`,
+    );
+    expect(Object.keys(bundled).length).toBeGreaterThan(0);
+    expect(bundled).toEqual(unbundled);
+  });
+
+  it('package.json points the ES module conditions and the bin at bundle/ and every type at dist/ or cjs/', async () => {
+    const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as {
+      exports: Record<string, { import?: { types: string; default: string }; require?: { types: string; default: string } } | string>;
+      bin: Record<string, string>;
+    };
+    expect(pkg.bin).toEqual({ devmapper: 'bundle/cli.js' });
+    for (const [key, target] of Object.entries(pkg.exports)) {
+      if (typeof target === 'string') continue;
+      expect(target.import?.default, key).toMatch(/^\.\/bundle\/[a-z]+\.js$/);
+      expect(target.import?.types, key).toMatch(/^\.\/dist\/.+\.d\.ts$/);
+      expect(target.require?.types, key).toMatch(/^\.\/cjs\/.+\.d\.ts$/);
+    }
   });
 
   it('the root has no test hooks; devmapper/testing has them and the simulated pool', async () => {

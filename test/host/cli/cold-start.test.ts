@@ -4,8 +4,13 @@
  * help, usage errors and commands that do not serve must not load gRPC, and
  * nothing but a metastore open loads LevelDB. `serve --help` is the control
  * that shows the tracer sees gRPC when it is loaded.
+ *
+ * Both builds are checked: dist/ (tsc's modules) and bundle/ (what the bin and
+ * the package's import conditions run). A bundle file counts as every module
+ * it inlines, read from esbuild's path comments (`// dist/cli/program.js`).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,7 +21,10 @@ import { ensureBuilt } from './support/build.js';
 const exec = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '../../..');
 const tracer = path.join(import.meta.dirname, 'support/trace-modules.mjs');
-const cli = path.join(repo, 'dist/cli/main.js');
+const BUILDS = [
+  { build: 'dist', cli: path.join(repo, 'dist/cli/main.js'), library: './dist/index.js' },
+  { build: 'bundle', cli: path.join(repo, 'bundle/cli.js'), library: 'devmapper' },
+] as const;
 let dir: string;
 let runs = 0;
 // The child must not pick up the caller's pool selectors.
@@ -41,7 +49,14 @@ async function loaded(args: string[]): Promise<{ modules: string[]; code: number
   }
   const text = await readFile(file, 'utf8');
   const modules = [...new Set(text.split('\n').filter(Boolean).map((m) => m.replace(/^file:\/\//, '').replace(`${repo}/`, '')))];
-  return { modules, code };
+  return { modules: [...new Set(modules.flatMap(inlined))], code };
+}
+
+/** A bundle file as the modules it inlines (esbuild's `// path` comments at the start of each); any other module as itself. */
+function inlined(module: string): string[] {
+  if (!module.startsWith('bundle/')) return [module];
+  const text = readFileSync(path.join(repo, module), 'utf8');
+  return [module, ...[...text.matchAll(/^\/\/ ((?:dist|node_modules)\/\S+\.(?:c?js|mjs|json))$/gm)].map((m) => m[1] as string)];
 }
 
 const packageOf = (m: string): string | undefined => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)?.[1];
@@ -51,7 +66,7 @@ const GRPC = ['@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
 const LEVEL = ['level', 'classic-level', 'abstract-level'];
 const KERNEL_LAYERS = ['dist/dm/device-mapper.js', 'dist/thin/pool.js', 'dist/snapshotter/snapshotter.js'];
 
-describe('a cold start loads only what the command needs', () => {
+describe.each(BUILDS)('a cold start of $build loads only what the command needs', ({ build, cli, library }) => {
   it.each([
     ['devmapper --help', ['--help']],
     ['devmapper (usage error)', []],
@@ -90,8 +105,8 @@ describe('a cold start loads only what the command needs', () => {
   });
 
   it("import 'devmapper' loads the library but not LevelDB, gRPC, the CLI or the addon", async () => {
-    const { modules } = await loaded(['--input-type=module', '-e', "await import('devmapper')"]);
-    expect(modules).toContain('dist/index.js');
+    const { modules } = await loaded(['--input-type=module', '-e', `await import('${library}')`]);
+    expect(modules.some((m) => m.startsWith(`${build}/`))).toBe(true);
     expect(modules).toContain('dist/snapshotter/snapshotter.js');
     const pkgs = packages(modules);
     for (const p of [...GRPC, ...LEVEL, 'commander', 'log-update', 'smol-toml', 'node-gyp-build']) expect(pkgs, p).not.toContain(p);
