@@ -6,17 +6,19 @@
 // contenders interleaved (so load on the machine hits them alike), medians
 // and ratios.
 //
-// usage: node bench/cold-start.mjs [--runs N] [--out FILE] [--compare DIR]
+// usage: node bench/cold-start.mjs [--runs N] [--out FILE] [--compare DIR] [--dist]
 //        scripts/vm.sh -- node bench/cold-start.mjs      (in the test guest)
-// --compare DIR also measures another checkout's build (e.g. the main
-// branch's, built), interleaved with this one in every round: a before and
-// after from the same load.
+// What a user runs: the package's `bin` and `import 'devmapper'` through its
+// `exports` (the bundled build, bundle/). --compare DIR also measures another
+// checkout's build (e.g. the main branch's, built), interleaved with this one
+// in every round: a before and after from the same load. --dist also measures
+// tsc's unbundled modules (dist/cli/main.js, dist/index.js), labelled [dist].
 //
 // The pool command and `serve` need device-mapper and root: they run only
 // where /sys/module/dm_mod exists and we are root (the test guest), on a
 // small loopback pool the bench creates and destroys.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,15 +32,21 @@ const option = (name, fallback) => {
 };
 const root = here;
 const compare = option('--compare', undefined);
-const packages = [{ label: '', dir: here }, ...(compare ? [{ label: ' [compared]', dir: path.resolve(compare) }] : [])];
-const cli = path.join(root, 'dist/cli/main.js');
+/** The package's CLI as installed users run it: package.json's `bin`. */
+const binOf = (dir) => path.join(dir, Object.values(JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).bin)[0]);
+const packages = [
+  { label: '', dir: here, cli: binOf(here), library: 'devmapper' },
+  ...(args.includes('--dist') ? [{ label: ' [dist]', dir: here, cli: path.join(here, 'dist/cli/main.js'), library: './dist/index.js' }] : []),
+  ...(compare ? [{ label: ' [compared]', dir: path.resolve(compare), cli: binOf(path.resolve(compare)), library: 'devmapper' }] : []),
+];
+const cli = packages[0].cli;
 const runs = Number(option('--runs', '10'));
 const kernel = existsSync('/sys/module/dm_mod') && process.getuid?.() === 0;
 const out = option('--out', path.join(here, 'bench/results', kernel ? 'cold-start-guest.json' : 'cold-start-host.json'));
 
 for (const p of packages) {
-  if (!existsSync(path.join(p.dir, 'dist/cli/main.js'))) {
-    console.error(`${p.dir}/dist/cli/main.js is missing: run npm run build:ts there first`);
+  if (!existsSync(p.cli)) {
+    console.error(`${p.cli} is missing: run npm run build:ts there first`);
     process.exit(2);
   }
 }
@@ -109,9 +117,9 @@ const median = (xs) => {
 
 const contenders = [{ name: 'node -e 0', run: () => timeExit(['-e', '0']) }];
 for (const p of packages) {
-  const main = path.join(p.dir, 'dist/cli/main.js');
+  const main = p.cli;
   contenders.push(
-    { name: `import 'devmapper'${p.label}`, run: () => timeExit(['--input-type=module', '-e', "await import('./dist/index.js')"], p.dir) },
+    { name: `import 'devmapper'${p.label}`, run: () => timeExit(['--input-type=module', '-e', `await import('${p.library}')`], p.dir) },
     { name: `devmapper --help${p.label}`, run: () => timeExit([main, '--help']) },
     { name: `devmapper --version${p.label}`, run: () => timeExit([main, '--version']) },
   );
@@ -133,7 +141,7 @@ if (kernel) {
     rmSync(dir, { recursive: true, force: true });
   };
   for (const p of packages) {
-    const main = path.join(p.dir, 'dist/cli/main.js');
+    const main = p.cli;
     contenders.push(
       { name: `devmapper pool status${p.label}`, run: () => timeExit([main, 'pool', 'status', '--root', rootDir, '--json']) },
       { name: `devmapper snapshot ls${p.label}`, run: () => timeExit([main, 'snapshot', 'ls', '--root', rootDir, '--json']) },
