@@ -9,10 +9,14 @@
 //
 // Every file lands flat in bundle/, one level below the package root like
 // dist/package-root.js, so PACKAGE_ROOT (build/, proto/, package.json) holds.
-// Kept external: LevelDB (`level`: classic-level's JS must match its native
-// binding as installed) and our own prebuilt addons (@devmapper/linux-*,
-// required at run time by name); grpc-js's lazy @grpc/proto-loader too.
-import { rmSync } from 'node:fs';
+// LevelDB (`level` over classic-level) is inlined too, but classic-level's
+// JS must match its native binding: the bundle loads the binding of the
+// classic-level that `level` resolves to where the package is installed, and
+// when that one is not the version bundled it loads the installed `level`
+// as it is instead (see levelPlugin). Kept external: our own prebuilt addons
+// (@devmapper/linux-*, required at run time by name) and grpc-js's lazy
+// @grpc/proto-loader.
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -29,6 +33,46 @@ export const ENTRY_POINTS = {
   cli: path.join(from, 'cli/main.js'),
 };
 
+const classicLevel = path.join(root, 'node_modules', 'classic-level');
+const BUNDLED_CLASSIC_LEVEL = JSON.parse(readFileSync(path.join(classicLevel, 'package.json'), 'utf8')).version;
+
+/** The virtual modules that give the inlined classic-level its installed binding (or fall back to the installed level). */
+const VIRTUAL = {
+  // Where the installed `level` finds classic-level (resolved from the package, as Node would).
+  location: `import { createRequire } from 'node:module';
+import path from 'node:path';
+export const requireInstalled = createRequire(import.meta.url);
+const fromLevel = createRequire(requireInstalled.resolve('level'));
+const manifest = fromLevel.resolve('classic-level/package.json');
+export const classicLevelDir = path.dirname(manifest);
+export const classicLevelVersion = fromLevel(manifest).version;
+`,
+  // What metastore.js's import('level') gets.
+  level: `import { classicLevelVersion, requireInstalled } from 'devmapper:classic-level-location';
+// require('level') is the inlined copy (esbuild bundles it; it runs only on this branch).
+const { Level } = classicLevelVersion === ${JSON.stringify(BUNDLED_CLASSIC_LEVEL)} ? require('level') : requireInstalled('level');
+export { Level };
+`,
+  // What the inlined classic-level's require('./binding') gets.
+  binding: `module.exports = require('node-gyp-build')(require('devmapper:classic-level-location').classicLevelDir);
+`,
+};
+
+/** @type {import('esbuild').Plugin} */
+const levelPlugin = {
+  name: 'level',
+  setup(b) {
+    b.onResolve({ filter: /^level$/ }, (args) => (args.importer.endsWith(path.join('dist', 'snapshotter', 'metastore.js')) ? { path: 'level', namespace: 'devmapper' } : undefined));
+    b.onResolve({ filter: /^\.\/binding(\.js)?$/ }, (args) => (args.importer.startsWith(classicLevel + path.sep) ? { path: 'binding', namespace: 'devmapper' } : undefined));
+    b.onResolve({ filter: /^devmapper:classic-level-location$/ }, () => ({ path: 'location', namespace: 'devmapper' }));
+    b.onLoad({ filter: /.*/, namespace: 'devmapper' }, (args) => ({
+      contents: VIRTUAL[args.path],
+      loader: 'js',
+      resolveDir: args.path === 'binding' ? classicLevel : path.join(root, 'dist', 'snapshotter'),
+    }));
+  },
+};
+
 await build({
   entryPoints: ENTRY_POINTS,
   outdir: to,
@@ -43,7 +87,8 @@ await build({
   // Class and function names stay as in dist/ (error names, stack traces).
   keepNames: true,
   // @grpc/proto-loader: grpc-js require()s it only for its channelz and ORCA services, which we do not serve.
-  external: ['level', '@devmapper/*', '@grpc/proto-loader'],
+  external: ['@devmapper/*', '@grpc/proto-loader'],
+  plugins: [levelPlugin],
   // The inlined CommonJS dependencies (grpc-js, commander, prom-client) call require().
   banner: { js: "import { createRequire as __devmapperCreateRequire } from 'node:module';\nconst require = __devmapperCreateRequire(import.meta.url);" },
   logLevel: 'warning',
