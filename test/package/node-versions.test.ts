@@ -5,6 +5,8 @@
  * require of 'devmapper', 'devmapper/server' and 'devmapper/testing', the prebuilt addon of
  * @devmapper/linux-x64-gnu, libdevmapper found at run time.
  */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { consumer, exec, lastJsonLine, nodeBinaries, type KernelFreeResult } from './support.js';
@@ -40,8 +42,22 @@ describe.each(versions)('on Node %s', (version, node) => {
     expect(lastJsonLine(stdout)).toEqual({ node: `v${version}`, thinIds: [1], serverExports: expect.any(Number), list: 'ENODEV' });
   });
 
-  it('runs the devmapper bin', async () => {
-    const { stdout } = await exec(node, [path.join(project, 'node_modules/devmapper/dist/cli/main.js'), '--help'], { cwd: project });
-    expect(stdout).toContain('Usage: devmapper');
+  it('runs the devmapper bin (the bundled CLI), with the compile cache in a private directory where Node has one (22.1 and later)', async () => {
+    const installed = path.join(project, 'node_modules/devmapper');
+    const { bin } = JSON.parse(await readFile(path.join(installed, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(bin.devmapper).toBe('bundle/cli.js');
+    const cacheHome = await mkdtemp(path.join(tmpdir(), 'devmapper-cache-home-'));
+    try {
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_') && !k.startsWith('DEVMAPPER_')));
+      const { stdout } = await exec(node, [path.join(installed, bin.devmapper), '--help'], { cwd: project, env: { ...env, XDG_CACHE_HOME: cacheHome } });
+      expect(stdout).toContain('Usage: devmapper');
+      const [major = 0, minor = 0] = version.split('.').map(Number);
+      const cache = path.join(cacheHome, 'devmapper', 'compile-cache');
+      const cached = await readdir(cache, { recursive: true }).catch(() => []);
+      if (major > 22 || (major === 22 && minor >= 1)) expect(cached.length).toBeGreaterThan(0);
+      else expect(cached).toEqual([]);
+    } finally {
+      await rm(cacheHome, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * What the packed main package holds, as installed in the consumer project:
- * metadata, no install script, source maps whose sources ship too.
+ * metadata, no install script, source maps whose sources ship too, the
+ * bundled build (bundle/) that its ES module conditions and bin point at.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,7 @@ interface Manifest {
   scripts: Record<string, string>;
   exports: Record<string, unknown>;
   optionalDependencies: Record<string, string>;
+  bin: Record<string, string>;
 }
 
 describe('the packed devmapper package', () => {
@@ -46,6 +48,13 @@ describe('the packed devmapper package', () => {
     });
     for (const entry of ['.', './server', './testing']) expect(Object.keys(pkg.exports[entry] as object).sort()).toEqual(['import', 'require']);
     expect(pkg.exports['./package.json']).toBe('./package.json');
+  });
+
+  it('ships every file its exports and bin name: ES modules from bundle/, types and CommonJS from dist/ and cjs/', () => {
+    const targets = Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e as Record<string, Record<string, string>>).flatMap((c) => Object.values(c))));
+    expect(targets.length).toBeGreaterThan(10);
+    for (const target of [...targets, ...Object.values(pkg.bin)]) expect(existsSync(path.join(installed, target)), target).toBe(true);
+    expect(pkg.bin).toEqual({ devmapper: 'bundle/cli.js' });
   });
 
   it('ships the sources its source maps point at', () => {
