@@ -89,7 +89,15 @@ await build({
   // @grpc/proto-loader: grpc-js require()s it only for its channelz and ORCA services, which we do not serve.
   external: ['@devmapper/*', '@grpc/proto-loader'],
   plugins: [levelPlugin],
-  // The inlined CommonJS dependencies (grpc-js, commander, prom-client) call require().
-  banner: { js: "import { createRequire as __devmapperCreateRequire } from 'node:module';\nconst require = __devmapperCreateRequire(import.meta.url);" },
+  // The inlined CommonJS dependencies (grpc-js, commander, prom-client) call
+  // require(); it is made on first call (createRequire costs milliseconds,
+  // and most chunks never need it).
+  banner: {
+    js: [
+      "import { createRequire as __devmapperCreateRequire } from 'node:module';",
+      'let __devmapperRequire;',
+      'function require(id) { return (__devmapperRequire ??= __devmapperCreateRequire(import.meta.url))(id); }',
+    ].join('\n'),
+  },
   logLevel: 'warning',
 });
