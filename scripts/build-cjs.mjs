@@ -14,7 +14,7 @@ const from = path.join(root, 'dist');
 const to = path.join(root, 'cjs');
 rmSync(to, { recursive: true, force: true });
 
-// The CLI stays ESM (its bin runs dist/cli/main.js); the library is everything else.
+// The CLI stays ESM (its bin runs bundle/cli.js, see bundle.mjs); the library is everything else.
 const skip = (rel) => rel.startsWith('cli' + path.sep) && !rel.endsWith('.d.ts');
 
 async function walk(dir) {

@@ -23,7 +23,8 @@ const exec = promisify(execFile);
 const MiB = 1024 * 1024;
 const prefix = uniquePrefix('cli');
 const dirs: string[] = [];
-const mainJs = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+// The package's bin as users run it (the bundled CLI).
+const mainJs = path.resolve(import.meta.dirname, '../../bundle/cli.js');
 
 async function dir(): Promise<string> {
   const d = await tempDir('cli');
@@ -141,7 +142,7 @@ describe('devmapper CLI on a kernel pool', () => {
     expect(existsSync(path.join(root, STATE_FILE))).toBe(false);
   });
 
-  it('the built executable (dist/cli/main.js) watches a pool and prints its first event as JSON', async () => {
+  it('the built executable (the bin, bundle/cli.js) watches a pool and prints its first event as JSON', async () => {
     expect(existsSync(mainJs), `${mainJs} is missing: run npm run build:ts first`).toBe(true);
     const poolDir = path.join(await dir(), 'pool');
     const name = `${prefix}p2`;
