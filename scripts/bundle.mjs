@@ -26,12 +26,15 @@ const from = path.join(root, 'dist');
 const to = path.join(root, 'bundle');
 rmSync(to, { recursive: true, force: true });
 
-export const ENTRY_POINTS = {
+/** The library's entry points (`devmapper`, `devmapper/server`, `devmapper/testing`): one build, so they share one copy of each class. */
+export const LIBRARY_ENTRY_POINTS = {
   index: path.join(from, 'index.js'),
   server: path.join(from, 'server/index.js'),
   testing: path.join(from, 'testing.js'),
-  cli: path.join(from, 'cli/main.js'),
 };
+
+/** The CLI (package.json `bin`): a build of its own (a process of its own), so its partial imports of the library do not split the library's chunks. */
+export const CLI_ENTRY_POINTS = { cli: path.join(from, 'cli/main.js') };
 
 const classicLevel = path.join(root, 'node_modules', 'classic-level');
 const BUNDLED_CLASSIC_LEVEL = JSON.parse(readFileSync(path.join(classicLevel, 'package.json'), 'utf8')).version;
@@ -73,8 +76,7 @@ const levelPlugin = {
   },
 };
 
-await build({
-  entryPoints: ENTRY_POINTS,
+const options = {
   outdir: to,
   // Path comments in the output (`// dist/cli/program.js`) name each inlined module relative to the package root.
   absWorkingDir: root,
@@ -100,4 +102,6 @@ await build({
     ].join('\n'),
   },
   logLevel: 'warning',
-});
+};
+await build({ ...options, entryPoints: LIBRARY_ENTRY_POINTS });
+await build({ ...options, entryPoints: CLI_ENTRY_POINTS, chunkNames: 'cli-[name]-[hash]' });
