@@ -76,6 +76,32 @@ const levelPlugin = {
   },
 };
 
+/**
+ * A dynamic import() of a CommonJS package (prom-client) gets, from Node, a
+ * namespace with the package's named exports; esbuild's chunk would give
+ * only `default`. This shim exports the names Node's own namespace has.
+ *
+ * @type {import('esbuild').Plugin}
+ */
+const cjsDynamicImportPlugin = {
+  name: 'cjs-dynamic-import',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || args.namespace !== 'file') return undefined;
+      const { type } = JSON.parse(readFileSync(path.join(root, 'node_modules', args.path, 'package.json'), 'utf8'));
+      return type === 'module' ? undefined : { path: args.path, namespace: 'cjs-dynamic-import' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'cjs-dynamic-import' }, async (args) => {
+      const names = Object.keys(await import(args.path)).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k));
+      return {
+        contents: `import m from ${JSON.stringify(args.path)};\nexport default m;\nexport const { ${names.join(', ')} } = m;\n`,
+        loader: 'js',
+        resolveDir: root,
+      };
+    });
+  },
+};
+
 const options = {
   outdir: to,
   // Path comments in the output (`// dist/cli/program.js`) name each inlined module relative to the package root.
@@ -90,7 +116,8 @@ const options = {
   keepNames: true,
   // @grpc/proto-loader: grpc-js require()s it only for its channelz and ORCA services, which we do not serve.
   external: ['@devmapper/*', '@grpc/proto-loader'],
-  plugins: [levelPlugin],
+  // levelPlugin first: it takes metastore.js's import('level').
+  plugins: [levelPlugin, cjsDynamicImportPlugin],
   // The inlined CommonJS dependencies (grpc-js, commander, prom-client) call
   // require(); it is made on first call (createRequire costs milliseconds,
   // and most chunks never need it).

@@ -50,6 +50,33 @@ describe('package entry points', () => {
     expect(bundled).toEqual(unbundled);
   });
 
+  it("the bundle's lazy chunks work: LevelDB on a metastore open, prom-client for serve's /metrics", async () => {
+    const result = await runModule<{ walked: string[]; status: number; body: string }>(`
+      import { mkdtemp, rm } from 'node:fs/promises';
+      import { tmpdir } from 'node:os';
+      import path from 'node:path';
+      const { Snapshotter } = await import('devmapper');
+      const { serve } = await import('devmapper/server');
+      const { SimulatedThinPool } = await import('devmapper/testing');
+      const dir = await mkdtemp(path.join(tmpdir(), 'bundle-lazy-'));
+      const snapshotter = await Snapshotter.open({ rootPath: path.join(dir, 'root'), pool: new SimulatedThinPool({ name: 'lazy-pool' }), fsType: 'none', baseImageSize: '64MB' });
+      await snapshotter.prepare('first');
+      const walked = [];
+      for await (const info of snapshotter.walk()) walked.push(info.name);
+      const serving = await serve({ socket: path.join(dir, 's.sock'), snapshotter, metricsAddress: '127.0.0.1:0', notify: false, logLevel: 'error' });
+      const { host, port } = serving.metricsEndpoint.address;
+      const response = await fetch('http://' + host + ':' + port + '/metrics');
+      const body = await response.text();
+      await serving.close();
+      await snapshotter.close();
+      await rm(dir, { recursive: true, force: true });
+      console.log(JSON.stringify({ walked, status: response.status, body }));
+    `);
+    expect(result.walked).toEqual(['first']);
+    expect(result.status).toBe(200);
+    expect(result.body).toMatch(/^# HELP /m);
+  });
+
   it('package.json points the ES module conditions and the bin at bundle/ and every type at dist/ or cjs/', async () => {
     const pkg = JSON.parse(await readFile(path.join(repo, 'package.json'), 'utf8')) as {
       exports: Record<string, { import?: { types: string; default: string }; require?: { types: string; default: string } } | string>;
