@@ -105,7 +105,8 @@ function runNode(script, cfg, out, extraNodeArgs = []) {
 const tmp = path.join(root, 'bench', 'build');
 mkdirSync(tmp, { recursive: true });
 
-if (!flag('--no-build')) build();
+// The guest job runs what the host built (the guest sees the host's root read-only).
+if (!flag('--no-build') && !guestJob) build();
 
 /**
  * The kernel-side job, in one boot: the kernel half, then ctr and cold
