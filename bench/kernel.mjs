@@ -16,6 +16,7 @@ import { Snapshotter, createLoopbackPool, dm } from './lib/library.mjs';
 import { summarize, timed, round } from './lib/stats.mjs';
 import { instrument } from './lib/instrument.mjs';
 import { PoolMessages } from '../dist/dm/targets/thin-pool.js';
+import { containerdGoAvailable, openContainerdGo } from './lib/containerd-go.mjs';
 
 const exec = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,12 +31,38 @@ const floorBin = path.join(here, 'build', 'floor');
 // The floor does the library's kernel and udev work: with udev, thin devices
 // get udev's rules off and no wait (mode 2) unless the pool waits for udev.
 const floorUdev = !udev ? '0' : config.thinDeviceUdev === 'wait' ? '1' : '2';
+// With udev, the library's other udev mode runs too, on a second identical pool:
+// 'wait' (udev's rules and links for thin devices) next to the default 'skip'.
+const secondMode = udev && config.secondMode !== false && config.thinDeviceUdev !== 'wait' ? 'wait' : null;
+// containerd's own devmapper snapshotter (Go) runs with udev, on a third pool, when built.
+const withContainerdGo = udev && config.containerdGo !== false && containerdGoAvailable();
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 const prefix = `bench${process.pid}-`;
 const poolName = `${prefix}pool`;
 const dir = await mkdtemp(path.join(os.tmpdir(), 'devmapper-bench-'));
-const result = { inVm: process.env.DEVMAPPER_IN_VM === '1', guestKernel: os.release(), udev, iterations: K, baseMiB: config.baseMiB, ops: {}, dmsetup: {}, floor: {}, scale: {}, concurrency: {}, memory: {}, notes: [] };
+const result = {
+  inVm: process.env.DEVMAPPER_IN_VM === '1',
+  guestKernel: os.release(),
+  udev,
+  thinDeviceUdev: config.thinDeviceUdev ?? 'skip',
+  secondMode,
+  iterations: K,
+  baseMiB: config.baseMiB,
+  ops: {},
+  opsWait: secondMode ? {} : null,
+  containerdGo: withContainerdGo ? {} : null,
+  dmsetup: {},
+  floor: {},
+  floorWait: secondMode ? {} : null,
+  scale: {},
+  concurrency: {},
+  concurrencyWait: secondMode ? {} : null,
+  concurrencyContainerdGo: withContainerdGo ? {} : null,
+  memory: {},
+  notes: [],
+};
+if (udev && !withContainerdGo) result.notes.push(config.containerdGo === false ? "containerd's Go snapshotter: not run (--no-containerd-go or smoke)" : "containerd's Go snapshotter: not run (bench/build/containerd-devmapper missing: bench/setup.sh)");
 
 async function sh(cmd, args) {
   try {
@@ -57,6 +84,19 @@ async function series(n, fn) {
 
 let pool;
 let snap;
+let poolWait;
+let snapWait;
+let poolGo;
+let ctd;
+const loopbackPool = (name, extra = {}) =>
+  createLoopbackPool({
+    directory: path.join(dir, name),
+    name: `${prefix}${name}`,
+    dataSizeBytes: config.poolDataMiB * MiB,
+    metadataSizeBytes: config.poolMetadataMiB * MiB,
+    minFreeSpacePercent: 0,
+    ...extra,
+  });
 try {
   log(`pool ${poolName} in ${dir}, udev ${udev ? 'on' : 'off'}, ${K} iterations`);
   pool = await createLoopbackPool({
@@ -71,6 +111,16 @@ try {
   const openSnapshotter = () =>
     Snapshotter.open({ rootPath: path.join(dir, 'meta'), pool, baseImageSize: `${config.baseMiB}MB`, fsType: 'ext4' });
   snap = await openSnapshotter();
+  if (secondMode) {
+    log(`second library pool: thinDeviceUdev '${secondMode}'`);
+    poolWait = await loopbackPool('poolw', { thinDeviceUdev: secondMode });
+    snapWait = await Snapshotter.open({ rootPath: path.join(dir, 'metaw'), pool: poolWait, baseImageSize: `${config.baseMiB}MB`, fsType: 'ext4' });
+  }
+  if (withContainerdGo) {
+    log("containerd's devmapper snapshotter (Go) on its own pool");
+    poolGo = await loopbackPool('poolgo');
+    ctd = await openContainerdGo({ root: path.join(dir, 'ctdgo'), pool: poolGo.name, baseSize: `${config.baseMiB}MB` });
+  }
 
   // ---- the dmsetup path: containerd's devmapper snapshotter, step by step ----
   const dn = (id) => `${prefix}ctd-${id}`;
@@ -110,6 +160,15 @@ try {
   log('snapshotter: first parentless prepare (makes and formats the base)');
   result.ops.baseFirst = [await timed(() => snap.prepare('first'))];
   await snap.commit('parent', 'first');
+  if (snapWait) {
+    await snapWait.prepare('first');
+    await snapWait.commit('parent', 'first');
+  }
+  if (ctd) {
+    // containerd formats every parentless snapshot: its first is like the others.
+    await ctd.prepare('first');
+    await ctd.commit('parent', 'first');
+  }
   await ctdParentless(ctdParent);
   await ctdCommit(ctdParent); // the dmsetup path's parent: a committed (inactive) formatted device
   const L = result.ops;
@@ -123,37 +182,76 @@ try {
   L.prepareSized = [];
   const sized = { labels: { 'containerd.io/snapshot/max-size': String(2 * config.baseMiB * MiB) } };
   L.walk = [];
+  const W = result.opsWait;
+  const G = result.containerdGo;
+  const FW = { prepare: [], usage: [], commit: [], remove: [] };
+  for (const k of ['prepareParentless', 'prepareParent', 'view', 'stat', 'usage', 'commit', 'remove', 'removeCommitted', 'walk']) {
+    if (W) W[k] = [];
+    if (G) G[k] = [];
+  }
   const push = async (arr, fn) => arr.push(await timed(fn));
+  // containerd's times are Go's own, around the snapshotter call (no pipe, no JSON).
+  const pushGo = async (arr, fn) => arr.push(await fn());
+  // The library in its second udev mode: the same calls on its own pool.
+  const pushW = async (k, fn) => W && push(W[k], () => fn(snapWait));
   log(`interleaved rounds: ${K}`);
   for (let i = 0; i < K; i++) {
     await push(L.prepareParentless, () => snap.prepare(`n${i}`));
+    await pushW('prepareParentless', (s) => s.prepare(`n${i}`));
+    if (G) await pushGo(G.prepareParentless, () => ctd.prepare(`n${i}`));
     await push(D.prepareParentless, () => ctdParentless(P + 1 + i));
     await push(L.prepareParent, () => snap.prepare(`a${i}`, 'parent'));
+    await pushW('prepareParent', (s) => s.prepare(`a${i}`, 'parent'));
+    if (G) await pushGo(G.prepareParent, () => ctd.prepare(`a${i}`, 'parent'));
     await push(D.prepareParent, () => ctdPrepare(P + 1000 + i, ctdParent));
     await push(L.prepareSized, () => snap.prepare(`s${i}`, 'parent', sized));
     await snap.remove(`s${i}`);
     await push(L.view, () => snap.view(`v${i}`, 'parent'));
+    await pushW('view', (s) => s.view(`v${i}`, 'parent'));
+    if (G) await pushGo(G.view, () => ctd.view(`v${i}`, 'parent'));
     await push(D.view, () => ctdPrepare(P + 2000 + i, ctdParent));
     await push(L.stat, () => snap.stat(`a${i}`));
+    await pushW('stat', (s) => s.stat(`a${i}`));
+    if (G) await pushGo(G.stat, () => ctd.stat(`a${i}`));
     await push(L.usage, () => snap.usage(`a${i}`));
+    await pushW('usage', (s) => s.usage(`a${i}`));
+    if (G) await pushGo(G.usage, () => ctd.usage(`a${i}`));
     await push(D.usage, () => dmsetup('status', dn(P + 1000 + i)));
     const floor = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(ctdParent), String(700000 + 2 * i), '2', String(SECTORS), floorUdev, `${prefix}floor-`]));
     for (const k of Object.keys(F)) F[k].push(...floor[k]);
+    if (secondMode) {
+      // The floor waiting for udev's rules, as the library's 'wait' mode does (floor mode 1).
+      const fw = JSON.parse(await sh(floorBin, ['ops', poolName, poolDev, String(ctdParent), String(720000 + 2 * i), '2', String(SECTORS), '1', `${prefix}floorw-`]));
+      for (const k of Object.keys(FW)) FW[k].push(...fw[k]);
+    }
     await push(L.commit, () => snap.commit(`c${i}`, `a${i}`));
+    await pushW('commit', (s) => s.commit(`c${i}`, `a${i}`));
+    if (G) await pushGo(G.commit, () => ctd.commit(`c${i}`, `a${i}`));
     await push(D.commit, () => ctdCommit(P + 1000 + i));
     await push(L.remove, () => snap.remove(`v${i}`));
+    await pushW('remove', (s) => s.remove(`v${i}`));
+    if (G) await pushGo(G.remove, () => ctd.remove(`v${i}`));
     await push(D.remove, () => ctdRemove(P + 2000 + i));
     await push(L.remove, () => snap.remove(`n${i}`));
+    await pushW('remove', (s) => s.remove(`n${i}`));
+    if (G) await pushGo(G.remove, () => ctd.remove(`n${i}`));
     await push(D.remove, () => ctdRemove(P + 1 + i));
     await push(L.removeCommitted, () => snap.remove(`c${i}`));
+    await pushW('removeCommitted', (s) => s.remove(`c${i}`));
+    if (G) await pushGo(G.removeCommitted, () => ctd.remove(`c${i}`));
     await push(D.removeCommitted, () => ctdRemove(P + 1000 + i));
     if (i % 4 === 3 || i === K - 1) {
       // walk over what is there now (parent, the base's first snapshot and this round's leftovers)
-      await push(L.walk, async () => {
+      const walk = async (s) => {
         let n = 0;
-        for await (const _ of snap.walk()) n++;
-        result.walkSnapshots = n;
+        for await (const _ of s.walk()) n++;
+        return n;
+      };
+      await push(L.walk, async () => {
+        result.walkSnapshots = await walk(snap);
       });
+      await pushW('walk', walk);
+      if (G) await pushGo(G.walk, () => ctd.walk());
     }
   }
   await ctdRemove(ctdParent);
@@ -167,6 +265,9 @@ try {
     poolSnapActivate: F.prepare,
     poolDeactivateDelete: F.remove,
   };
+  if (secondMode) {
+    result.floorWait = { prepareParent: FW.prepare, prepareParentless: FW.prepare, view: FW.prepare, usage: FW.usage, commit: FW.commit, remove: FW.remove };
+  }
   D.poolSnapActivate = D.prepareParent;
   D.poolDeactivateDelete = D.remove;
 
@@ -247,19 +348,29 @@ try {
   result.memory.kernelRssMiB = round(process.memoryUsage().rss / MiB, 1);
   result.memory.kernelDevicesInMetastore = filled;
 
-  // ---- concurrency: 1, 4, 16 prepares at once from one parent ----
+  // ---- concurrency: 1, 4, 16 prepares at once from one parent; each contender's
+  // batch of a level follows the others', so load hits them alike ----
+  const contenders = [
+    ['library', result.concurrency, snap],
+    ...(snapWait ? [[`library '${secondMode}'`, result.concurrencyWait, snapWait]] : []),
+    ...(ctd ? [["containerd's Go", result.concurrencyContainerdGo, ctd]] : []),
+  ];
   for (const c of config.concurrency) {
     const rounds = Math.max(1, Math.ceil(config.concurrentOps / c));
-    let done = 0;
-    let wall = 0;
+    const acc = contenders.map(() => ({ done: 0, wall: 0 }));
     for (let r = 0; r < rounds; r++) {
-      const keysNow = Array.from({ length: c }, (_, i) => `k${c}-${r}-${i}`);
-      wall += await timed(() => Promise.all(keysNow.map((k) => snap.prepare(k, 'parent'))));
-      done += c;
-      for (const k of keysNow) await snap.remove(k);
+      for (const [j, [, , s]] of contenders.entries()) {
+        const keysNow = Array.from({ length: c }, (_, i) => `k${c}-${r}-${i}`);
+        acc[j].wall += await timed(() => Promise.all(keysNow.map((k) => s.prepare(k, 'parent'))));
+        acc[j].done += c;
+        for (const k of keysNow) await s.remove(k);
+      }
     }
-    result.concurrency[c] = { ops: done, opsPerSec: round((done * 1000) / wall, 2), meanLatencyMs: round((wall / rounds)) };
-    log(`concurrency ${c}: ${result.concurrency[c].opsPerSec} prepares/s`);
+    for (const [j, [label, into]] of contenders.entries()) {
+      const { done, wall } = acc[j];
+      into[c] = { ops: done, opsPerSec: round((done * 1000) / wall, 2), meanLatencyMs: round(wall / rounds) };
+      log(`concurrency ${c}, ${label}: ${into[c].opsPerSec} prepares/s`);
+    }
   }
 
   // ---- primitives: one library call each, from node, on this pool ----
@@ -267,6 +378,10 @@ try {
   {
     await snap.close();
     snap = undefined;
+    await snapWait?.close();
+    snapWait = undefined;
+    await ctd?.close();
+    ctd = undefined;
     const name = `${prefix}prim`;
     const id = 650000;
     const prim = {};
@@ -295,11 +410,19 @@ try {
   // The fill ids go with the pool (destroyed below): deleting 10,000 ids one message at a time takes minutes.
 } finally {
   await snap?.close().catch((e) => log('close', e.message));
+  await snapWait?.close().catch((e) => log('close', e.message));
+  await ctd?.close().catch((e) => log("containerd's snapshotter close", e.message));
+  // Unmount anything left mounted under the bench's directory (containerd mounts a new device once).
+  for (const line of (await readFile('/proc/self/mounts', 'utf8')).split('\n').reverse()) {
+    const target = line.split(' ')[1];
+    if (target?.startsWith(dir)) await sh('umount', ['-l', target]).catch(() => undefined);
+  }
+  const pools = new Set([poolName, poolWait?.name, poolGo?.name].filter(Boolean));
   for (let pass = 0; pass < 3; pass++) {
-    const mine = (await dm.list()).filter((d) => d.name.startsWith(prefix) && d.name !== poolName);
+    const mine = (await dm.list()).filter((d) => d.name.startsWith(prefix) && !pools.has(d.name));
     for (const d of mine) await dm.remove(d.name, { retries: 5, retryDelayMs: 20 }).catch(() => undefined);
   }
-  await pool?.destroy().catch((e) => log('pool destroy', e.message));
+  for (const p of [pool, poolWait, poolGo]) await p?.destroy().catch((e) => log('pool destroy', e.message));
   await rm(dir, { recursive: true, force: true });
   const left = (await dm.list()).filter((d) => d.name.startsWith(prefix));
   if (left.length) log('left behind:', left.map((d) => d.name).join(' '));

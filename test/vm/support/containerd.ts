@@ -22,6 +22,18 @@ export interface ContainerdOptions {
   startTimeoutMs?: number;
   /** Automatic garbage collection; default: only when a client asks for it. */
   gc?: GcSchedule;
+  /** containerd's own in-process devmapper snapshotter on a pool made by the caller; default: disabled. */
+  devmapper?: InProcessDevmapper;
+}
+
+/** containerd's `[plugins."io.containerd.snapshotter.v1.devmapper"]` settings. */
+export interface InProcessDevmapper {
+  /** The thin pool's device-mapper name. */
+  poolName: string;
+  /** Its metadata directory. */
+  rootPath: string;
+  /** Its base_image_size, e.g. "64MB". */
+  baseImageSize: string;
 }
 
 /** containerd's `[plugins."io.containerd.gc.v1.scheduler"]` settings (containerd 1.6 names). */
@@ -63,7 +75,7 @@ export interface Containerd {
 }
 
 /** containerd's config (version 2): private dirs, no CRI, the proxy plugin. */
-export function containerdConfig(options: { dir: string; address: string; snapshotter: { name: string; socket: string }; gc?: GcSchedule }): string {
+export function containerdConfig(options: { dir: string; address: string; snapshotter: { name: string; socket: string }; gc?: GcSchedule; devmapper?: InProcessDevmapper }): string {
   const q = (s: string) => JSON.stringify(s);
   return [
     'version = 2',
@@ -75,7 +87,7 @@ export function containerdConfig(options: { dir: string; address: string; snapsh
     '  "io.containerd.snapshotter.v1.aufs",',
     '  "io.containerd.snapshotter.v1.btrfs",',
     '  "io.containerd.snapshotter.v1.zfs",',
-    '  "io.containerd.snapshotter.v1.devmapper",',
+    ...(options.devmapper ? [] : ['  "io.containerd.snapshotter.v1.devmapper",']),
     '  "io.containerd.tracing.processor.v1.otlp",',
     '  "io.containerd.internal.v1.tracing",',
     ']',
@@ -107,6 +119,15 @@ export function containerdConfig(options: { dir: string; address: string; snapsh
         ]
       : ['  deletion_threshold = 1000000', '  mutation_threshold = 1000000']),
     '',
+    ...(options.devmapper
+      ? [
+          '[plugins."io.containerd.snapshotter.v1.devmapper"]',
+          `  pool_name = ${q(options.devmapper.poolName)}`,
+          `  root_path = ${q(options.devmapper.rootPath)}`,
+          `  base_image_size = ${q(options.devmapper.baseImageSize)}`,
+          '',
+        ]
+      : []),
     `[proxy_plugins.${q(options.snapshotter.name)}]`,
     '  type = "snapshot"',
     `  address = ${q(options.snapshotter.socket)}`,
@@ -146,7 +167,7 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
   const address = path.join(dir, 'c.sock');
   const configFile = path.join(dir, 'containerd.toml');
   const logFile = path.join(dir, 'containerd.log');
-  await writeFile(configFile, containerdConfig({ dir, address, snapshotter: options.snapshotter, ...(options.gc ? { gc: options.gc } : {}) }));
+  await writeFile(configFile, containerdConfig({ dir, address, snapshotter: options.snapshotter, ...(options.gc ? { gc: options.gc } : {}), ...(options.devmapper ? { devmapper: options.devmapper } : {}) }));
   const log = createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
   const child = spawn('containerd', ['--config', configFile], { stdio: ['ignore', log, log] });
