@@ -467,9 +467,9 @@ export class Snapshotter implements AsyncDisposable {
       validateKey(key);
       await this.withLocks([[key, 'write']], async () => {
         const { store } = this.core;
-        // Both reads at once: each is a round trip to the database's threads.
-        const [record, hasChildren] = await Promise.all([this.record(key), store.hasChildren(key)]);
-        if (hasChildren) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
+        const record = await this.record(key);
+        // Only committed snapshots can be parents: the index is searched for them alone.
+        if (record.kind === 'committed' && (await store.hasChildren(key))) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
         // The claim keeps cleanup() off the device while its record passes through `removing`/`removed`.
         await this.core.claims.with(record.deviceId, () => this.removeLocked(key, record));
       });
