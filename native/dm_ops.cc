@@ -510,14 +510,28 @@ Napi::Value Remove(const Napi::CallbackInfo& info) {
     uint64_t retries = U64Option(options, "retries").value_or(5);
     uint64_t delayMs = U64Option(options, "retryDelayMs").value_or(100);
     bool deferred = BoolOption(options, "deferred", false);
+    // `ifUuid`: remove only the device of that uuid, looked up by name in the
+    // same hold of the lock as the removal (one job instead of an info call
+    // and a remove): no device of that name resolves false; a device of that
+    // name with another uuid is refused with EPERM, untouched.
+    std::optional<std::string> ifUuid = StringOption(options, "ifUuid");
     UdevChoice udev = UdevOption(options);
-    return Job<Unit>::Start(
+    return Job<bool>::Start(
         info.Env(), "remove",
-        [name, retries, delayMs, deferred, udev] {
+        [name, retries, delayMs, deferred, udev, ifUuid] {
           CallContext call{"remove", name};
           for (uint64_t attempt = 0;; attempt++) {
             {
               DmLock lock;
+              if (ifUuid) {
+                DeviceInfo current = GetInfo(lock, call, name);
+                if (!current.exists) return false;
+                if (current.uuid != *ifUuid) {
+                  Fail(lock, call, EPERM,
+                       "the device's uuid \"" + current.uuid + "\" is not \"" + *ifUuid +
+                           "\"; refusing to touch a device this library did not make");
+                }
+              }
               // DM_DEV_REMOVE ioctl. In: DM_DEFERRED_REMOVE (remove when the
               // last opener closes instead of failing with EBUSY), event_nr =
               // udev cookie and flags. Out: DM_UEVENT_GENERATED_FLAG,
@@ -545,7 +559,7 @@ Napi::Value Remove(const Napi::CallbackInfo& info) {
               }
               if (errnum == 0) {
                 ReleaseAndWaitForUdev(lock, call, udev.timeoutMs);
-                return Unit{};
+                return true;
               }
               if (errnum != EBUSY || attempt >= retries) {
                 Fail(lock, call, errnum,
@@ -558,7 +572,7 @@ Napi::Value Remove(const Napi::CallbackInfo& info) {
             std::this_thread::sleep_for(std::chrono::milliseconds(delayMs));
           }
         },
-        Undefined);
+        [](Napi::Env env, bool& removed) -> Napi::Value { return Napi::Boolean::New(env, removed); });
   });
 }
 

@@ -139,6 +139,12 @@ export interface RemoveOptions extends UdevOptions {
   retryDelayMs?: number;
   /** Let the kernel remove the device once its last holder closes it. */
   deferred?: boolean;
+  /**
+   * Remove only the device of this uuid: its name is looked up in the same
+   * native call, just before the removal. No device of that name: resolves
+   * false, doing nothing; one with another uuid: 'EPERM', untouched.
+   */
+  ifUuid?: string;
 }
 
 /** Options of {@link DeviceMapper | DeviceMapper.message}. */
@@ -404,19 +410,23 @@ export async function rename(name: string, newName: string, options: UdevOptions
 /**
  * Removes a device (DM_DEVICE_REMOVE), retrying on EBUSY.
  *
- * @throws DeviceMapperError 'EBUSY' when it stays open; 'ENXIO' when there is no such device.
+ * @returns true once removed (or its removal deferred); false when `ifUuid` was given and no device has the name.
+ * @throws DeviceMapperError 'EBUSY' when it stays open; 'ENXIO' when there is no such device (without `ifUuid`);
+ *   'EPERM' when `ifUuid` is not the device's uuid.
  */
-export async function remove(name: string, options: RemoveOptions = {}): Promise<void> {
+export async function remove(name: string, options: RemoveOptions = {}): Promise<boolean> {
   const op = 'remove';
   const n = validateDeviceName(name, op);
   const retries = checkOptionalInt(options.retries, 'retries', op, 1000);
   const retryDelayMs = checkOptionalInt(options.retryDelayMs, 'retryDelayMs', op, 60_000);
+  const ifUuid = options.ifUuid === undefined ? undefined : validateUuid(options.ifUuid, op);
   const udevOptions = udev(options, op);
-  await callNative(op, n, (b) =>
+  return callNative(op, n, (b) =>
     b.remove(n, {
       ...(retries === undefined ? {} : { retries }),
       ...(retryDelayMs === undefined ? {} : { retryDelayMs }),
       deferred: options.deferred === true,
+      ...(ifUuid === undefined ? {} : { ifUuid }),
       ...udevOptions,
     }),
   );

@@ -128,8 +128,11 @@ export interface NativeBinding {
    * DM_DEVICE_REMOVE. On EBUSY it retries up to `retries` times, `retryDelayMs`
    * apart, without holding the library lock while it sleeps; then rejects with
    * code 'EBUSY'. `deferred` asks the kernel to remove once the last holder closes.
+   * `ifUuid`: DM_DEVICE_INFO first, in the same hold of the lock: resolves
+   * false when no device has the name, rejects with 'EPERM' (untouched) when
+   * its uuid is another. Resolves true once removed (or the removal deferred).
    */
-  remove(name: string, options?: { retries?: number; retryDelayMs?: number; deferred?: boolean } & NativeUdevOptions): Promise<void>;
+  remove(name: string, options?: { retries?: number; retryDelayMs?: number; deferred?: boolean; ifUuid?: string } & NativeUdevOptions): Promise<boolean>;
   /** DM_DEVICE_TARGET_MSG with '@cancel_deferred_remove'. */
   cancelDeferredRemove(name: string): Promise<void>;
   /** DM_DEVICE_TARGET_MSG; resolves with the kernel's reply text or null when it gave none. */

@@ -75,9 +75,11 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
       await core.poolTx.apply({
         run: async (check) => {
           if (spec.originId === undefined) await core.pool.createThin(record.id, { check });
-          // A held origin (its removal deferred) is suspended here; otherwise the
-          // snapshot is made and activated in one pool call (one native job).
-          else if (core.heldOrigins.has(spec.originId)) await snapshotOrigin(core, record.id, spec.originId, spec.sizeBytes, check);
+          // A held origin (its removal deferred) is suspended here. An activation
+          // that waits for udev runs after this pool change, outside its lock,
+          // so concurrent creations overlap their waits; otherwise the snapshot
+          // is made and activated in one pool call (one native job).
+          else if (core.heldOrigins.has(spec.originId) || waitsForUdev(core)) await snapshotOrigin(core, record.id, spec.originId, spec.sizeBytes, check);
           else activated = await core.pool.snapshotAndActivate(activation(record), spec.originId, { check });
           created = true;
         },
@@ -99,6 +101,12 @@ export async function createDevice(core: SnapshotterCore, spec: NewDevice): Prom
       throw e;
     }
   }
+}
+
+/** Whether the pool's activations wait for udev (its 'wait' and 'private' modes). */
+function waitsForUdev(core: SnapshotterCore): boolean {
+  const mode = core.pool.thinDeviceUdev;
+  return mode !== undefined && mode !== 'skip';
 }
 
 /**

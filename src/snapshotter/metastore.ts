@@ -1,6 +1,8 @@
 /**
  * The metastore: one LevelDB database (see records.ts for the schema) with
- * serialized write transactions. Reads go straight to the database; a write
+ * serialized write transactions. Single-key reads go straight to the
+ * database, synchronously (LevelDB's getSync: a lookup in memory or the page
+ * cache costs less than the round trip to libuv's threads); a write
  * transaction stages puts and deletes, reads its own staged writes, and
  * commits them as one atomic, synced batch.
  */
@@ -41,7 +43,7 @@ export class WriteTransaction {
   /** Reads a key, seeing this transaction's own staged writes. */
   async get(key: string): Promise<unknown> {
     if (this.staged.has(key)) return this.staged.get(key);
-    return this.db.get(key);
+    return this.db.getSync(key);
   }
 
   /** Whether this transaction deleted `key`. */
@@ -150,19 +152,19 @@ export class Metastore {
   /** A snapshot record, or undefined. */
   async snapshot(key: string): Promise<SnapshotRecord | undefined> {
     this.check();
-    return (await this.db.get(keys.snapshot(key))) as SnapshotRecord | undefined;
+    return this.db.getSync(keys.snapshot(key)) as SnapshotRecord | undefined;
   }
 
-  /** Several snapshot records in one read (undefined for missing keys). */
+  /** Several snapshot records (undefined for missing keys). */
   async snapshotsOf(names: readonly string[]): Promise<Array<SnapshotRecord | undefined>> {
     this.check();
-    return (await this.db.getMany(names.map((name) => keys.snapshot(name)))) as Array<SnapshotRecord | undefined>;
+    return names.map((name) => this.db.getSync(keys.snapshot(name)) as SnapshotRecord | undefined);
   }
 
   /** A device record, or undefined. */
   async device(id: number): Promise<DeviceRecord | undefined> {
     this.check();
-    return (await this.db.get(keys.device(id))) as DeviceRecord | undefined;
+    return this.db.getSync(keys.device(id)) as DeviceRecord | undefined;
   }
 
   /** A base record, or undefined. */

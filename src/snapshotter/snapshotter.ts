@@ -405,12 +405,13 @@ export class Snapshotter implements AsyncDisposable {
         const device = deviceHandle(this.core, deviceRec);
         // Suspending flushes in-flight I/O (and freezes a mounted filesystem);
         // a device nobody holds open has none, so the pair is skipped.
-        const held = await device.isOpen();
+        // Both reads at once (each is a native call); a held device's status is read again after its flush.
+        const [held, unflushed] = await Promise.all([device.isOpen(), device.status()]);
         if (held) await device.suspend();
         crashPoint('commit:after-suspend');
         if (held) await device.resume();
         crashPoint('commit:after-resume');
-        const { mappedBytes } = await device.status();
+        const { mappedBytes } = held ? await device.status() : unflushed;
         const now = new Date().toISOString();
         const committed: SnapshotRecord = {
           ...record,
@@ -467,9 +468,9 @@ export class Snapshotter implements AsyncDisposable {
       validateKey(key);
       await this.withLocks([[key, 'write']], async () => {
         const { store } = this.core;
-        // Both reads at once: each is a round trip to the database's threads.
-        const [record, hasChildren] = await Promise.all([this.record(key), store.hasChildren(key)]);
-        if (hasChildren) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
+        const record = await this.record(key);
+        // Only committed snapshots can be parents: the index is searched for them alone.
+        if (record.kind === 'committed' && (await store.hasChildren(key))) throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} has children: remove them first`);
         // The claim keeps cleanup() off the device while its record passes through `removing`/`removed`.
         await this.core.claims.with(record.deviceId, () => this.removeLocked(key, record));
       });

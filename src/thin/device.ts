@@ -112,19 +112,16 @@ export class ThinDevice implements ThinDeviceApi {
    * `deferred` is not false; with `deferred: false` it fails with 'EBUSY'.
    */
   async deactivate(options: DeactivateOptions = {}): Promise<void> {
-    const info = await this.#ownedInfo('deactivate');
-    if (!info) {
-      this.pool.untrackActive(this);
-      return;
-    }
+    // The ownership check and the removal are one native call (ifUuid).
+    const remove = (how: dm.RemoveOptions): Promise<boolean> => dm.remove(this.name, { ...how, udev: this.udev, ifUuid: this.uuid });
     if (options.deferred === true) {
-      await dm.remove(this.name, { deferred: true, udev: this.udev });
+      await remove({ deferred: true });
     } else {
       try {
-        await dm.remove(this.name, { retries: REMOVE_RETRIES, retryDelayMs: REMOVE_RETRY_DELAY_MS, udev: this.udev });
+        await remove({ retries: REMOVE_RETRIES, retryDelayMs: REMOVE_RETRY_DELAY_MS });
       } catch (e) {
         if (!isDeviceMapperError(e, 'EBUSY') || options.deferred === false) throw e;
-        await dm.remove(this.name, { deferred: true, udev: this.udev });
+        await remove({ deferred: true });
       }
     }
     this.pool.untrackActive(this);

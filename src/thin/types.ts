@@ -143,6 +143,12 @@ export interface ThinPoolApi {
    */
   readonly uuidPrefix: string;
   /**
+   * How udev sees the thin devices this pool activates (see
+   * {@link ThinActivation.udev}); absent for pools without udev (simulated).
+   * With 'wait' or 'private' an activation waits for udev.
+   */
+  readonly thinDeviceUdev?: UdevMode;
+  /**
    * The pool's status, typed. `noFlush` skips the metadata commit the kernel
    * otherwise makes first; the space counts and transaction id are current either way.
    */

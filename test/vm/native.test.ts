@@ -206,6 +206,23 @@ describe('native addon (on a real kernel)', () => {
       expect((await dm.list()).some((e) => e.name === name)).toBe(false);
     });
 
+    it('removes by name only the device of the given uuid (ifUuid), in one call', async () => {
+      const name = uniqueName('ifuuid');
+      const uuid = `${name}-uuid`;
+      await s.create({ name, uuid, table: [{ start: 0, length: 8, targetType: 'zero', params: '' }] });
+      // Another uuid: refused with EPERM, the device untouched.
+      const refused = await rejection(dm.remove(name, { ifUuid: `${uuid}-other` }));
+      expect(refused).toMatchObject({ code: 'EPERM', op: 'remove', device: name });
+      expect(refused.message).toContain('did not make');
+      expect((await dm.info(name)).exists).toBe(true);
+      expect(await dm.remove(name, { ifUuid: uuid })).toBe(true);
+      expect((await dm.info(name)).exists).toBe(false);
+      expect(await waitFor(async () => !(await exists(`/dev/mapper/${name}`)))).toBe(true);
+      // No device of that name: false, where a plain remove is ENXIO.
+      expect(await dm.remove(name, { ifUuid: uuid })).toBe(false);
+      expect(await rejection(dm.remove(name))).toMatchObject({ code: 'ENXIO' });
+    });
+
     it('makes read-only devices', async () => {
       const loop = await s.loopFile('a.img', 4 * MiB);
       const name = uniqueName('ro');
