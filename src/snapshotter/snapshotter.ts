@@ -405,13 +405,12 @@ export class Snapshotter implements AsyncDisposable {
         const device = deviceHandle(this.core, deviceRec);
         // Suspending flushes in-flight I/O (and freezes a mounted filesystem);
         // a device nobody holds open has none, so the pair is skipped.
-        // Both reads at once (each is a native call); a held device's status is read again after its flush.
-        const [held, unflushed] = await Promise.all([device.isOpen(), device.status()]);
+        const held = await device.isOpen();
         if (held) await device.suspend();
         crashPoint('commit:after-suspend');
         if (held) await device.resume();
         crashPoint('commit:after-resume');
-        const { mappedBytes } = held ? await device.status() : unflushed;
+        const { mappedBytes } = await device.status();
         const now = new Date().toISOString();
         const committed: SnapshotRecord = {
           ...record,

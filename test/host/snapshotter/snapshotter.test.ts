@@ -183,10 +183,8 @@ describe('commit, remove and cleanup against the pool', () => {
     pool.simulateOpen(name);
     log.length = 0;
     await s.commit('A', 'a');
-    // The open count and a first status are read together; the usage recorded is from the status read after the flush.
     expect(log.filter((l) => l.startsWith('device'))).toEqual([
       'device 2 isOpen',
-      'device 2 status',
       'device 2 suspend',
       'device 2 resume',
       'device 2 status',
