@@ -93,10 +93,17 @@ export async function readThinIds(metadataDevice: string, options: ReadThinIdsOp
 
 type FileHandle = Awaited<ReturnType<typeof open>>;
 
+/** The part of WebAssembly.Memory used here (the project's TS lib has no WebAssembly types). */
+interface PageMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number }) => PageMemory } }).WebAssembly;
+
 class BlockReader {
   // O_DIRECT wants the buffer aligned to the device's logical block size.
   // WebAssembly memory is mapped page-aligned by V8; a Buffer's memory is not.
-  private readonly memory = new WebAssembly.Memory({ initial: 1 });
+  private readonly memory = new Memory({ initial: 1 });
 
   constructor(
     private readonly file: FileHandle,
