@@ -24,7 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { Snapshotter, createLoopbackPool, dm } from './lib/library.mjs';
 import { Metastore } from '../dist/snapshotter/metastore.js';
 import { ThinDevice } from '../dist/thin/device.js';
-import { blockDevicePath, dumpThinIds } from '../dist/thin/metadata-ids.js';
+import { blockDevicePath } from '../dist/thin/metadata-ids.js';
+import { readThinIds } from '../dist/thin/metadata-details.js';
 import { PoolMessages } from '../dist/dm/targets/thin-pool.js';
 import { summarize, round } from './lib/stats.mjs';
 
@@ -119,7 +120,7 @@ try {
   // Its parts: the metadata snapshot messages, thin_dump (spawn, read, XML) and the parse.
   const [major, minor] = pool.deviceNumber ? (await dm.table(poolName))[0].params.split(' ')[0].split(':').map(Number) : [];
   const metadataDevice = await blockDevicePath(major, minor);
-  const parts = { reserve: [], dump: [], release: [] };
+  const parts = { reserve: [], dump: [], direct: [], release: [] };
   for (let i = 0; i < 3; i++) {
     let t0 = performance.now();
     await dm.message(poolName, PoolMessages.reserveMetadataSnap());
@@ -128,11 +129,15 @@ try {
     const { stdout } = await exec('thin_dump', ['--metadata-snap', '--skip-mappings', metadataDevice], { maxBuffer: 256 << 20 });
     parts.dump.push(performance.now() - t0);
     t0 = performance.now();
-    dumpThinIds; // parse as the library does
     const n = [...stdout.matchAll(/<device dev_id="(\d+)"/g)].length;
     parts.parse = [...(parts.parse ?? []), performance.now() - t0];
     parts.xmlBytes = stdout.length;
     parts.ids = n;
+    // The direct read of the same metadata snapshot (no fallback: this one must work).
+    t0 = performance.now();
+    const direct = await readThinIds(metadataDevice);
+    parts.direct.push(performance.now() - t0);
+    if (direct.length !== n) throw new Error(`the direct read found ${direct.length} ids, thin_dump ${n}`);
     t0 = performance.now();
     await dm.message(poolName, PoolMessages.releaseMetadataSnap());
     parts.release.push(performance.now() - t0);

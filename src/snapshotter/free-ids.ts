@@ -26,6 +26,11 @@ export class FreeIds {
     return this.ids[this.indexAbove(after)];
   }
 
+  /** Whether `id` is free. */
+  has(id: number): boolean {
+    return this.ids[this.indexAbove(id - 1)] === id;
+  }
+
   /** Marks `id` free. */
   add(id: number): void {
     const i = this.indexAbove(id - 1);

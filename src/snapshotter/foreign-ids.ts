@@ -1,0 +1,87 @@
+/**
+ * The thin ids in the pool that this store did not make, as sorted runs of
+ * consecutive ids: another writer's 10,000 ids are one small record (often
+ * one run) instead of 10,000 device records, so reopening a busy shared
+ * pool reads and writes next to nothing for them. Immutable.
+ */
+
+/** `[first, last]`, inclusive. */
+export type IdRun = [first: number, last: number];
+
+/** A set of thin ids stored as ascending, non-touching runs. */
+export class ForeignIds {
+  /** The empty set. */
+  static readonly none = new ForeignIds([]);
+
+  private constructor(private readonly runs: readonly IdRun[]) {}
+
+  /** From ascending ids (duplicates allowed). */
+  static fromSorted(ids: Iterable<number>): ForeignIds {
+    const runs: IdRun[] = [];
+    let run: IdRun | undefined;
+    for (const id of ids) {
+      if (run && id <= run[1] + 1) run[1] = Math.max(run[1], id);
+      else runs.push((run = [id, id]));
+    }
+    return new ForeignIds(runs);
+  }
+
+  /** From a stored record; refuses anything but ascending, non-touching runs of integers. */
+  static fromRecord(runs: unknown): ForeignIds {
+    if (!Array.isArray(runs)) throw new TypeError('foreign ids: not a list of runs');
+    let last = -2;
+    for (const run of runs as unknown[]) {
+      const valid = Array.isArray(run) && run.length === 2 && run.every((n) => Number.isSafeInteger(n)) && (run[0] as number) > last + 1 && (run[1] as number) >= (run[0] as number);
+      if (!valid) throw new TypeError(`foreign ids: invalid run ${JSON.stringify(run)}`);
+      last = run[1] as number;
+    }
+    return new ForeignIds(runs as IdRun[]);
+  }
+
+  /** The runs, as stored. */
+  toRecord(): IdRun[] {
+    return this.runs.map(([a, b]) => [a, b]);
+  }
+
+  /** How many ids. */
+  get size(): number {
+    let n = 0;
+    for (const [a, b] of this.runs) n += b - a + 1;
+    return n;
+  }
+
+  /** The last id of the run holding `id`, or undefined when `id` is not in the set. */
+  runEnd(id: number): number | undefined {
+    let lo = 0;
+    let hi = this.runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const run = this.runs[mid]!;
+      if (run[1] < id) lo = mid + 1;
+      else if (run[0] > id) hi = mid;
+      else return run[1];
+    }
+    return undefined;
+  }
+
+  /** Whether `id` is in the set. */
+  has(id: number): boolean {
+    return this.runEnd(id) !== undefined;
+  }
+
+  /** Every id, ascending. */
+  *ids(): Generator<number> {
+    for (const [a, b] of this.runs) for (let id = a; id <= b; id++) yield id;
+  }
+
+  /** This set with `id` added. */
+  with(id: number): ForeignIds {
+    if (this.has(id)) return this;
+    return ForeignIds.fromSorted([...this.ids(), id].sort((a, b) => a - b));
+  }
+
+  /** Whether both hold the same ids. */
+  equals(other: ForeignIds): boolean {
+    return this.runs.length === other.runs.length && this.runs.every(([a, b], i) => other.runs[i]![0] === a && other.runs[i]![1] === b);
+  }
+}
