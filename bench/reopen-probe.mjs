@@ -10,9 +10,9 @@
  *   scripts/vm.sh -- node bench/reopen-probe.mjs [LEVELS] [REOPENS] [--profile]
  *
  * LEVELS: comma-separated thin id counts (default 0,1000,10000); REOPENS:
- * steady-state reopens per level (default 4). --profile writes a CPU
- * profile of the last steady reopen at the highest level to
- * bench/results/reopen-probe.cpuprofile.
+ * steady-state reopens per level (default 4). --profile writes CPU
+ * profiles of the first and the last reopen at the highest level to
+ * bench/results/reopen-probe-{first,steady}.cpuprofile.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -89,7 +89,7 @@ try {
       await snap.close();
       snap = undefined;
       spans = {};
-      const session = profile && level === levels.at(-1) && i === reopens ? new Session() : undefined;
+      const session = profile && level === levels.at(-1) && (i === 0 || i === reopens) ? new Session() : undefined;
       if (session) {
         session.connect();
         await session.post('Profiler.enable');
@@ -100,7 +100,7 @@ try {
       const total = performance.now() - t0;
       if (session) {
         const { profile: cpu } = await session.post('Profiler.stop');
-        await writeFile(path.join(here, 'results', 'reopen-probe.cpuprofile'), JSON.stringify(cpu));
+        await writeFile(path.join(here, 'results', `reopen-probe-${i === 0 ? 'first' : 'steady'}.cpuprofile`), JSON.stringify(cpu));
         session.disconnect();
       }
       const r = snap.reconcileReport;

@@ -80,6 +80,26 @@ export class ForeignIds {
     return ForeignIds.fromSorted([...this.ids(), id].sort((a, b) => a - b));
   }
 
+  /** The ids of this set that `other` lacks, ascending (one pass over both runs). */
+  minus(other: ForeignIds): number[] {
+    const out: number[] = [];
+    let j = 0;
+    for (const [first, last] of this.runs) {
+      let id = first;
+      while (id <= last) {
+        while (j < other.runs.length && other.runs[j]![1] < id) j++;
+        const cover = other.runs[j];
+        if (cover !== undefined && cover[0] <= id) {
+          id = cover[1] + 1;
+          continue;
+        }
+        const end = cover === undefined ? last : Math.min(last, cover[0] - 1);
+        for (; id <= end; id++) out.push(id);
+      }
+    }
+    return out;
+  }
+
   /** Whether both hold the same ids. */
   equals(other: ForeignIds): boolean {
     return this.runs.length === other.runs.length && this.runs.every(([a, b], i) => other.runs[i]![0] === a && other.runs[i]![1] === b);

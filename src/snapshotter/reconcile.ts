@@ -107,16 +107,16 @@ async function recordForeign(
 ): Promise<void> {
   const recorded = core.store.foreignIds;
   if (legacy.length === 0 && foreign.equals(recorded)) return;
-  const before = new Set(legacy);
-  const found: number[] = [];
-  for (const id of foreign.ids()) if (!recorded.has(id) && !before.has(id)) found.push(id);
+  const before = legacy.length === 0 ? recorded : ForeignIds.fromSorted([...recorded.ids(), ...legacy].sort((a, b) => a - b));
+  const found = foreign.minus(before);
+  const gone = before.minus(foreign).filter((id) => !known.has(id));
   await core.store.transaction(async (tx) => {
     for (const id of legacy) tx.del(keys.device(id));
-    for (const id of [...recorded.ids(), ...legacy]) if (!foreign.has(id) && !known.has(id)) releaseThinId(tx, id);
+    for (const id of gone) releaseThinId(tx, id);
     for (const id of found) if (tx.freeIds.has(id)) tx.del(keys.free(id));
     tx.put(keys.foreign, foreign.toRecord());
   });
-  report.foreign.push(...found);
+  for (const id of found) report.foreign.push(id);
 }
 
 async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: ReadonlySet<number>, report: ReconcileReport): Promise<void> {
