@@ -1,10 +1,11 @@
 /**
  * Where the time of Snapshotter.open goes as the pool holds more thin ids.
- * Makes a loopback pool, a snapshotter with a few snapshots of its own,
- * then fills the pool with inactive ids (the C floor's `fill`: create_thin
- * messages) level by level and times the first reopen after each fill and
- * a few later (steady-state) reopens, with a breakdown of the pool and
- * metastore calls inside each open. Run as root on a dm kernel:
+ * Makes one loopback pool per level, each with a snapshotter holding a few
+ * snapshots of its own, fills each pool with that many inactive ids (the
+ * C floor's `fill`: create_thin messages), then reopens the snapshotters
+ * round by round, levels interleaved: the first round is the first reopen
+ * after the ids appeared, the others are steady-state reopens. Each open
+ * comes with a breakdown of the pool and metastore calls inside it. Run as root on a dm kernel:
  *
  *   cc -O2 bench/floor.c $(pkg-config --cflags --libs devmapper) -o bench/build/floor
  *   scripts/vm.sh -- node bench/reopen-probe.mjs [LEVELS] [REOPENS] [--profile]
@@ -60,55 +61,59 @@ for (const m of ['open', 'devices', 'transaction', 'snapshot', 'freeIdList', 'po
 for (const m of ['isActive', 'resume', 'deactivate', 'deferredRemovalPending']) wrap(ThinDevice.prototype, m, `device.${m}`);
 
 const prefix = `reopen${process.pid}-`;
-const poolName = `${prefix}pool`;
 const dir = await mkdtemp(path.join(os.tmpdir(), 'devmapper-reopen-'));
 const out = { guestKernel: os.release(), levels: {} };
-let pool;
+// One pool per level, reopened round by round (0, 1,000, 10,000, 0, ...) so
+// that load from elsewhere on the machine hits every level alike.
+const setups = [];
 let snap;
 try {
-  pool = await createLoopbackPool({ directory: path.join(dir, 'pool'), name: poolName, dataSizeBytes: 1024 * 1024 * 1024, metadataSizeBytes: 128 * 1024 * 1024, minFreeSpacePercent: 0 });
-  for (const m of ['thinIds', 'transactionId', 'activeDevice', 'activate', 'status']) if (typeof pool[m] === 'function') wrap(pool, m, `pool.${m}`);
-  const open = () => Snapshotter.open({ rootPath: path.join(dir, 'meta'), pool, baseImageSize: '16MB', fsType: 'ext4' });
-  snap = await open();
-  // A few snapshots of the store's own: a committed parent, an active child, a view.
-  await snap.prepare('p-active', undefined);
-  await snap.commit('parent', 'p-active');
-  await snap.prepare('child', 'parent');
-  await snap.view('view', 'parent');
-  let filled = 0;
   const FILL_BASE = 2000000;
   for (const level of levels) {
-    if (level > filled) {
+    const name = `${prefix}p${level}`;
+    const pool = await createLoopbackPool({ directory: path.join(dir, `pool${level}`), name, dataSizeBytes: 1024 * 1024 * 1024, metadataSizeBytes: 128 * 1024 * 1024, minFreeSpacePercent: 0 });
+    for (const m of ['thinIds', 'transactionId', 'status']) wrap(pool, m, `pool.${m}`);
+    const open = () => Snapshotter.open({ rootPath: path.join(dir, `meta${level}`), pool, baseImageSize: '16MB', fsType: 'ext4' });
+    setups.push({ level, name, pool, open, runs: [] });
+    // A few snapshots of the store's own: a committed parent, an active child, a view.
+    snap = await open();
+    await snap.prepare('p-active', undefined);
+    await snap.commit('parent', 'p-active');
+    await snap.prepare('child', 'parent');
+    await snap.view('view', 'parent');
+    await snap.close();
+    snap = undefined;
+    if (level > 0) {
       const t0 = performance.now();
-      await exec(floorBin, ['fill', poolName, String(FILL_BASE + filled), String(level - filled)]);
-      log(`filled ${level - filled} ids in ${round((performance.now() - t0) / 1000, 1)} s`);
-      filled = level;
+      await exec(floorBin, ['fill', name, String(FILL_BASE), String(level)]);
+      log(`filled ${level} ids in ${round((performance.now() - t0) / 1000, 1)} s`);
     }
-    const runs = [];
-    for (let i = 0; i <= reopens; i++) {
-      await snap.close();
-      snap = undefined;
+  }
+  for (let i = 0; i <= reopens; i++) {
+    for (const setup of setups) {
       spans = {};
-      const session = profile && level === levels.at(-1) && (i === 0 || i === reopens) ? new Session() : undefined;
+      const session = profile && setup.level === levels.at(-1) && (i === 0 || i === reopens) ? new Session() : undefined;
       if (session) {
         session.connect();
         await session.post('Profiler.enable');
         await session.post('Profiler.start');
       }
       const t0 = performance.now();
-      snap = await open();
+      snap = await setup.open();
       const total = performance.now() - t0;
       if (session) {
         const { profile: cpu } = await session.post('Profiler.stop');
         await writeFile(path.join(here, 'results', `reopen-probe-${i === 0 ? 'first' : 'steady'}.cpuprofile`), JSON.stringify(cpu));
         session.disconnect();
       }
-      const r = snap.reconcileReport;
-      runs.push({ totalMs: round(total, 1), foreignFound: r.foreign.length, ...Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(v, 1)])) });
-      log(`level ${level} open ${i === 0 ? 'first' : `steady ${i}`}: ${round(total, 1)} ms`, JSON.stringify(runs.at(-1)));
+      setup.runs.push({ totalMs: round(total, 1), foreignFound: snap.reconcileReport.foreign.length, ...Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(v, 1)])) });
+      log(`level ${setup.level} open ${i === 0 ? 'first' : `steady ${i}`}: ${round(total, 1)} ms`, JSON.stringify(setup.runs.at(-1)));
+      await snap.close();
+      snap = undefined;
     }
-    out.levels[level] = { first: runs[0], steady: summarize(runs.slice(1).map((r) => r.totalMs)), steadyRuns: runs.slice(1) };
   }
+  for (const { level, runs } of setups) out.levels[level] = { first: runs[0], steady: summarize(runs.slice(1).map((r) => r.totalMs)), steadyRuns: runs.slice(1) };
+  const { pool, name: poolName } = setups.at(-1);
   // The listing alone, outside any open.
   const t = [];
   for (let i = 0; i < 3; i++) {
@@ -154,9 +159,10 @@ try {
   }
 } finally {
   await snap?.close().catch((e) => log('close', e.message));
-  for (const d of (await dm.list()).filter((d) => d.name.startsWith(prefix) && d.name !== poolName)) await dm.remove(d.name, { retries: 5, retryDelayMs: 20 }).catch(() => undefined);
-  await pool?.destroy?.().catch((e) => log('destroy', e.message));
-  await pool?.close?.().catch(() => undefined);
+  for (const { name } of setups) {
+    for (const d of (await dm.list()).filter((d) => d.name.startsWith(`${name}-`))) await dm.remove(d.name, { retries: 5, retryDelayMs: 20 }).catch(() => undefined);
+  }
+  for (const { pool } of setups) await pool.destroy().catch((e) => log('destroy', e.message));
   await rm(dir, { recursive: true, force: true });
   const left = (await dm.list()).filter((d) => d.name.startsWith(prefix));
   if (left.length > 0) log('left behind:', left.map((d) => d.name).join(' '));
