@@ -15,14 +15,21 @@ export class ForeignIds {
 
   private constructor(private readonly runs: readonly IdRun[]) {}
 
-  /** From ascending ids (duplicates allowed). */
-  static fromSorted(ids: Iterable<number>): ForeignIds {
+  /** From ascending ids (duplicates allowed), leaving out those in `except`. */
+  static fromSorted(ids: readonly number[], except?: ReadonlySet<number>): ForeignIds {
     const runs: IdRun[] = [];
-    let run: IdRun | undefined;
+    let first = -1;
+    let last = -2;
     for (const id of ids) {
-      if (run && id <= run[1] + 1) run[1] = Math.max(run[1], id);
-      else runs.push((run = [id, id]));
+      if (except?.has(id) === true || id === last) continue;
+      if (id === last + 1) {
+        last = id;
+        continue;
+      }
+      if (first >= 0) runs.push([first, last]);
+      first = last = id;
     }
+    if (first >= 0) runs.push([first, last]);
     return new ForeignIds(runs);
   }
 

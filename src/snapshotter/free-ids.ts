@@ -26,9 +26,9 @@ export class FreeIds {
     return this.ids[this.indexAbove(after)];
   }
 
-  /** Whether `id` is free. */
-  has(id: number): boolean {
-    return this.ids[this.indexAbove(id - 1)] === id;
+  /** The free ids, ascending. */
+  values(): readonly number[] {
+    return this.ids;
   }
 
   /** Marks `id` free. */

@@ -88,7 +88,7 @@ export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport>
     }
   }
 
-  await recordForeign(core, ForeignIds.fromSorted(poolIds.filter((id) => !known.has(id))), legacyForeign, known, report);
+  await recordForeign(core, ForeignIds.fromSorted(poolIds, known), legacyForeign, known, report);
   await core.store.transaction(async (tx) => stagePoolRecord(core, tx));
   return report;
 }
@@ -113,10 +113,10 @@ async function recordForeign(
   await core.store.transaction(async (tx) => {
     for (const id of legacy) tx.del(keys.device(id));
     for (const id of gone) releaseThinId(tx, id);
-    for (const id of found) if (tx.freeIds.has(id)) tx.del(keys.free(id));
+    for (const id of tx.freeIds.values()) if (foreign.has(id)) tx.del(keys.free(id));
     tx.put(keys.foreign, foreign.toRecord());
   });
-  for (const id of found) report.foreign.push(id);
+  report.foreign = found;
 }
 
 async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: ReadonlySet<number>, report: ReconcileReport): Promise<void> {

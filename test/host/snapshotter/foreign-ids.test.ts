@@ -19,6 +19,7 @@ describe('ForeignIds', () => {
         expect([...x.with(extra).ids()]).toEqual([...new Set([...a, extra])].sort((p, q) => p - q));
         expect(x.equals(y)).toBe(JSON.stringify(a) === JSON.stringify(b));
         expect(ForeignIds.fromRecord(JSON.parse(JSON.stringify(x.toRecord()))).equals(x)).toBe(true);
+        expect([...ForeignIds.fromSorted(a, inB).ids()]).toEqual(a.filter((id) => !inB.has(id)));
         // Runs never touch: the stored form is the shortest.
         const runs = x.toRecord();
         for (let i = 1; i < runs.length; i++) expect(runs[i]![0]).toBeGreaterThan(runs[i - 1]![1] + 1);
