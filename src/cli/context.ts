@@ -35,6 +35,8 @@ export interface EnvDefaults {
   poolDir?: string;
   containerdConfig?: string;
   daemonJson?: string;
+  /** DEVMAPPER_DEFAULT_SIZE: the default snapshot size (below --default-size, above the root's state). */
+  defaultSize?: string;
 }
 
 /** The options every pool-using command shares (commander's camelCase names). */
@@ -58,6 +60,8 @@ export interface PoolFlags {
 /** The options of snapshot commands. */
 export interface SnapshotFlags extends PoolFlags {
   baseSize?: string;
+  /** The size of snapshots that ask for none (Snapshotter defaultSnapshotSize). */
+  defaultSize?: string;
   fs?: string;
   fsOptions?: string;
   mountOpt?: string[];
@@ -190,6 +194,8 @@ export function snapshotterSettings(flags: SnapshotFlags, r: Resolved): Snapshot
   const settings: SnapshotterSettings = {};
   const baseImageSize = pick(flags.baseSize, st.baseSize, c?.base_image_size, s.baseImageSize);
   if (baseImageSize !== undefined) settings.baseImageSize = baseImageSize;
+  const defaultSnapshotSize = pick(flags.defaultSize, flags.envDefaults?.defaultSize, s.defaultSnapshotSize);
+  if (defaultSnapshotSize !== undefined) settings.defaultSnapshotSize = defaultSnapshotSize;
   const fsType = pick(flags.fs, st.fs, c?.fs_type || undefined, s.fsType);
   if (fsType !== undefined) settings.fsType = fsType;
   const fsOptions = pick<string | string[]>(flags.fsOptions, st.mkfsArgs, c?.fs_options, s.fsOptions);
@@ -235,6 +241,7 @@ export async function openSnapshotter(flags: SnapshotFlags, env: CliEnvironment)
   const options: Omit<SnapshotterOptions, 'pool'> = {
     rootPath: root,
     baseImageSize: settings.baseImageSize ?? DEFAULT_BASE_SIZE,
+    ...(settings.defaultSnapshotSize !== undefined ? { defaultSnapshotSize: settings.defaultSnapshotSize } : {}),
     ...(settings.fsType !== undefined ? { fsType: settings.fsType } : {}),
     ...(settings.fsOptions !== undefined ? { fsOptions: settings.fsOptions } : {}),
     ...(settings.mountOptions !== undefined ? { mountOptions: settings.mountOptions } : {}),

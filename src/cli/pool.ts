@@ -8,14 +8,24 @@ import type { ThinPoolEvents } from '../thin/types.js';
 import type { PoolFlags } from './context.js';
 import { action, collect, group, leaf, type CommandContext } from './command.js';
 
-/** The environment variables that default the pool selectors (documented in docs/guides/cli.md). */
+/** The environment variables that default the pool selectors and the default snapshot size (documented in docs/guides/cli.md). */
 export const ENV = {
   root: 'DEVMAPPER_ROOT',
   pool: 'DEVMAPPER_POOL',
   poolDir: 'DEVMAPPER_POOL_DIR',
   containerdConfig: 'DEVMAPPER_CONTAINERD_CONFIG',
   daemonJson: 'DEVMAPPER_DAEMON_JSON',
+  defaultSize: 'DEVMAPPER_DEFAULT_SIZE',
 } as const;
+
+/** The help of `--default-size` (snapshot commands and serve). */
+export const DEFAULT_SIZE_HELP =
+  'size of every snapshot that asks for none (no max-size label or --size) when above its parent\'s; the base stays --base-size, formatted once (Snapshotter defaultSnapshotSize)';
+
+/** Adds `--default-size` (defaulted by DEVMAPPER_DEFAULT_SIZE). */
+export function defaultSizeOption(command: Command): Command {
+  return command.addOption(new Option('--default-size <size>', DEFAULT_SIZE_HELP).env(ENV.defaultSize));
+}
 
 /** Adds the options that say which pool (and root) a command works on. */
 export function poolOptions(command: Command): Command {

@@ -7,13 +7,12 @@
  */
 import { Command } from 'commander';
 import type { SnapshotFlags } from './context.js';
-import { poolOptions } from './pool.js';
+import { defaultSizeOption, poolOptions } from './pool.js';
 import { action, collect, group, leaf, type CommandContext } from './command.js';
 
 /** The settings a new snapshot is made with (containerd's keys; flags override the root's remembered settings). */
 function creationOptions(command: Command): Command {
-  return command
-    .option('--base-size <size>', 'virtual size of every snapshot (containerd base_image_size, dm.basesize; default 10GB)')
+  return defaultSizeOption(command.option('--base-size <size>', 'virtual size of every snapshot (containerd base_image_size, dm.basesize; default 10GB)'))
     .option('--fs <type>', 'ext4 (default), xfs or none for raw block devices (containerd fs_type, dm.fs)')
     .option('--fs-options <options>', 'mkfs options (containerd fs_options; "-O ^has_journal" style or an ext4 -E string)')
     .option('--mount-opt <opt>', 'a mount option added to every mount (repeatable; dm.mountopt)', collect)

@@ -13,6 +13,8 @@ export const STATE_FILE = 'devmapper-cli.json';
 /** The snapshotter settings the CLI keeps (containerd's keys, camelCase). */
 export interface SnapshotterSettings {
   baseImageSize?: string;
+  /** The size of snapshots that ask for none (Snapshotter defaultSnapshotSize). */
+  defaultSnapshotSize?: string;
   fsType?: string;
   /** A string (the formatter's rule) or mkfs arguments as a list. */
   fsOptions?: string | string[];

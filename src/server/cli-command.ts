@@ -11,9 +11,9 @@
 import { Command, Option } from 'commander';
 import { openSnapshotter, type SnapshotFlags } from '../cli/context.js';
 import { leaf } from '../cli/command.js';
+import { defaultSizeOption, poolOptions } from '../cli/pool.js';
 import { UsageError } from '../cli/errors.js';
 import { environment, type CliEnvironment } from '../cli/io.js';
-import { poolOptions } from '../cli/pool.js';
 import { parseSize } from '../snapshotter/sizes.js';
 import type { AutoextendPolicy } from '../thin/autoextend.js';
 import { LOG_LEVELS, createLogger, isLogLevel } from './logger.js';
@@ -118,14 +118,14 @@ export async function runServe(flags: ServeFlags, partialEnv: Partial<CliEnviron
 
 /** The `serve` command. */
 export function serveCommand(env: Partial<CliEnvironment> = {}): Command {
-  return leaf(poolOptions(
+  return leaf(defaultSizeOption(poolOptions(
     new Command('serve').description(
       "serve the snapshotter over containerd's snapshots gRPC API on a unix socket, for containerd to load as a proxy plugin " +
         '([proxy_plugins.NAME] type = "snapshot", address = SOCKET); stops gracefully on SIGTERM or SIGINT',
     ),
   )
     .requiredOption('--socket <path>', 'the unix socket to listen on (created 0660; containerd\'s address)')
-    .option('--base-size <size>', 'virtual size of every snapshot (containerd base_image_size, dm.basesize; default 10GB)')
+    .option('--base-size <size>', 'virtual size of every snapshot (containerd base_image_size, dm.basesize; default 10GB)'))
     .option('--fs <type>', 'ext4 (default), xfs or none for raw block devices (containerd fs_type, dm.fs)')
     .option('--fs-options <options>', 'mkfs options (containerd fs_options)')
     .option('--mount-opt <opt>', 'a mount option added to every mount (repeatable; dm.mountopt)', collect)

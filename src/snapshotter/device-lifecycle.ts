@@ -147,7 +147,8 @@ async function snapshotOrigin(
 /** Records an id that turned out to be taken in the pool so that it is never handed out again. */
 async function markForeign(core: SnapshotterCore, record: DeviceRecord): Promise<void> {
   await core.store.transaction(async (tx) => {
-    tx.put(keys.device(record.id), { id: record.id, state: 'foreign', role: 'foreign', name: '', sizeBytes: 0 } satisfies DeviceRecord);
+    tx.del(keys.device(record.id));
+    tx.put(keys.foreign, tx.foreignIds.with(record.id).toRecord());
   });
 }
 

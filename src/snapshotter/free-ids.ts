@@ -26,6 +26,11 @@ export class FreeIds {
     return this.ids[this.indexAbove(after)];
   }
 
+  /** The free ids, ascending. */
+  values(): readonly number[] {
+    return this.ids;
+  }
+
   /** Marks `id` free. */
   add(id: number): void {
     const i = this.indexAbove(id - 1);

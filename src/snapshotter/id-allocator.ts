@@ -17,8 +17,8 @@ export const FIRST_THIN_ID = 1;
 
 /**
  * Takes a free thin id and claims it: the lowest released one, else the
- * next never-used one, skipping ids that have a device record (ids found
- * foreign in the pool) and ids claimed by a running operation (a cleanup
+ * next never-used one, skipping foreign ids (found in the pool, made by
+ * another writer), ids that have a device record and ids claimed by a running operation (a cleanup
  * still looking at an id it read before it was freed). The caller releases
  * the claim once the id's record is settled (or the transaction failed).
  *
@@ -40,7 +40,14 @@ export async function allocateThinId(tx: WriteTransaction, claims: IdClaims = ne
     cursor.freeListDone = true;
   }
   let next = ((await tx.get(keys.allocNext)) as number | undefined) ?? FIRST_THIN_ID;
-  while (next <= MAX_THIN_ID && (claims.has(next) || (await tx.get(keys.device(next))) !== undefined)) next++;
+  const foreign = tx.foreignIds;
+  for (;;) {
+    // A run of foreign ids is skipped in one step.
+    const foreignRunEnd = foreign.runEnd(next);
+    if (foreignRunEnd !== undefined) next = foreignRunEnd + 1;
+    else if (next <= MAX_THIN_ID && (claims.has(next) || (await tx.get(keys.device(next))) !== undefined)) next++;
+    else break;
+  }
   if (next > MAX_THIN_ID) throw new FailedPreconditionError('every thin id (1 to 2^24 - 1) is in use');
   tx.put(keys.allocNext, next + 1);
   claims.tryClaim(next);

@@ -22,6 +22,8 @@ export interface StoreContents {
   devices: DeviceRecord[];
   /** The thin ids on the free list. */
   freeIds: number[];
+  /** The thin ids recorded as another writer's. */
+  foreignIds: number[];
   /** How many thin ids running operations claim (0 when idle). */
   claimedIds: number;
 }
@@ -36,5 +38,5 @@ export async function inspectStore(snapshotter: object): Promise<StoreContents> 
   if (!core) throw new TypeError('not a Snapshotter');
   const snapshots: Array<[string, SnapshotRecord]> = [];
   for await (const entry of core.store.snapshots()) snapshots.push(entry);
-  return { snapshots, devices: await core.store.devices(), freeIds: await core.store.freeIdList(), claimedIds: core.claims.size };
+  return { snapshots, devices: await core.store.devices(), freeIds: await core.store.freeIdList(), foreignIds: [...core.store.foreignIds.ids()], claimedIds: core.claims.size };
 }

@@ -10,6 +10,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Level } from 'level';
 import { UnavailableError, errorCode } from './errors.js';
+import { ForeignIds } from './foreign-ids.js';
 import { FreeIds } from './free-ids.js';
 import { Mutex } from './locks.js';
 import { checkMetastoreWrite } from './metastore-faults.js';
@@ -38,12 +39,25 @@ export class WriteTransaction {
     private readonly db: Database,
     /** The committed free list (ids released by this transaction are not in it yet). */
     readonly freeIds: FreeIds,
+    private readonly committedForeign: ForeignIds,
   ) {}
+
+  /** The foreign ids, with this transaction's staged change. */
+  get foreignIds(): ForeignIds {
+    if (!this.staged.has(keys.foreign)) return this.committedForeign;
+    const staged = this.staged.get(keys.foreign);
+    return staged === undefined ? ForeignIds.none : ForeignIds.fromRecord(staged);
+  }
 
   /** Reads a key, seeing this transaction's own staged writes. */
   async get(key: string): Promise<unknown> {
     if (this.staged.has(key)) return this.staged.get(key);
     return this.db.getSync(key);
+  }
+
+  /** Whether this transaction put or deleted `key`. */
+  touches(key: string): boolean {
+    return this.staged.has(key);
   }
 
   /** Whether this transaction deleted `key`. */
@@ -82,7 +96,14 @@ export class Metastore {
     /** The database directory. */
     readonly location: string,
     private readonly freeIds: FreeIds,
+    // The committed `foreign` record, kept in step with every batch like the free list.
+    private foreign: ForeignIds,
   ) {}
+
+  /** The thin ids recorded as another writer's. */
+  get foreignIds(): ForeignIds {
+    return this.foreign;
+  }
 
   /**
    * Opens (creating when absent, mode 0700) the metastore in `rootPath`.
@@ -110,7 +131,13 @@ export class Metastore {
     let store: Metastore;
     try {
       const free = await db.keys({ gte: keys.freePrefix, lt: prefixEnd(keys.freePrefix) }).all();
-      store = new Metastore(db, location, new FreeIds(free.map((k) => Number.parseInt(k.slice(keys.freePrefix.length), 16))));
+      const foreign = await db.get(keys.foreign);
+      store = new Metastore(
+        db,
+        location,
+        new FreeIds(free.map((k) => Number.parseInt(k.slice(keys.freePrefix.length), 16))),
+        foreign === undefined ? ForeignIds.none : ForeignIds.fromRecord(foreign),
+      );
       const schema = (await db.get(keys.schema)) as SchemaRecord | undefined;
       if (schema === undefined) {
         await db.put(keys.schema, { version: SCHEMA_VERSION } satisfies SchemaRecord, { sync: true });
@@ -132,12 +159,13 @@ export class Metastore {
   async transaction<T>(fn: (tx: WriteTransaction) => Promise<T>): Promise<T> {
     return this.writeLock.run(async () => {
       this.check();
-      const tx = new WriteTransaction(this.db, this.freeIds);
+      const tx = new WriteTransaction(this.db, this.freeIds, this.foreign);
       const result = await fn(tx);
       const ops = tx.operations();
       if (ops.length > 0) {
         checkMetastoreWrite(ops.map((op) => op.key));
         await this.db.batch(ops, { sync: true });
+        if (tx.touches(keys.foreign)) this.foreign = tx.foreignIds;
         for (const op of ops) {
           if (!op.key.startsWith(keys.freePrefix)) continue;
           const id = Number.parseInt(op.key.slice(keys.freePrefix.length), 16);

@@ -17,8 +17,9 @@
  * - committed snapshots and bases: resumed and deactivated;
  * - `growing` devices (an interrupted resize): the device and its
  *   filesystem grown to the recorded target, the size recorded;
- * - thin ids in the pool that this store never made: recorded as foreign,
- *   never touched, never handed out;
+ * - thin ids in the pool that this store never made: recorded as foreign
+ *   (one record of id runs, rewritten only when the set changed), never
+ *   touched, never handed out; foreign ids gone from the pool are freed;
  * - a ready record whose thin id vanished (outside interference): the
  *   snapshot is dropped when it has no children, else reported.
  *
@@ -27,6 +28,7 @@
 import { activation, deviceHandle, stagePoolRecord, type SnapshotterCore } from './core.js';
 import { destroyDevice } from './device-lifecycle.js';
 import { releaseThinId } from './id-allocator.js';
+import { ForeignIds } from './foreign-ids.js';
 import { finishGrow } from './snapshot-grow.js';
 import { keys, type DeviceRecord } from './records.js';
 
@@ -70,11 +72,15 @@ export interface ReconcileReport {
 /** Runs reconciliation (see the module comment). */
 export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport> {
   const report: ReconcileReport = { rolledBack: [], rolledForward: [], reactivated: [], deactivated: [], deferred: [], grown: [], foreign: [], lost: [], failed: [] };
-  const inPool = new Set(await core.pool.thinIds());
+  const poolIds = await core.pool.thinIds();
+  const inPool = new Set(poolIds);
   const devices = await core.store.devices();
-  const known = new Set(devices.map((d) => d.id));
+  // `dev/` records in state foreign come from older code: folded into the foreign record below.
+  const legacyForeign = devices.filter((d) => d.state === 'foreign').map((d) => d.id);
+  const own = devices.filter((d) => d.state !== 'foreign');
+  const known = new Set(own.map((d) => d.id));
 
-  for (const record of devices) {
+  for (const record of own) {
     try {
       await core.claims.with(record.id, () => repair(core, record, inPool, report));
     } catch (error) {
@@ -82,18 +88,35 @@ export async function reconcile(core: SnapshotterCore): Promise<ReconcileReport>
     }
   }
 
-  const foreign = [...inPool].filter((id) => !known.has(id));
-  if (foreign.length > 0) {
-    await core.store.transaction(async (tx) => {
-      for (const id of foreign) {
-        tx.put(keys.device(id), { id, state: 'foreign', role: 'foreign', name: '', sizeBytes: 0 } satisfies DeviceRecord);
-        tx.del(keys.free(id));
-      }
-    });
-    report.foreign.push(...foreign);
-  }
+  await recordForeign(core, ForeignIds.fromSorted(poolIds, known), legacyForeign, known, report);
   await core.store.transaction(async (tx) => stagePoolRecord(core, tx));
   return report;
+}
+
+/**
+ * Makes the foreign record name exactly the pool's ids that this store did
+ * not make: newly found ones leave the free list, vanished ones join it.
+ * Writes nothing when the record already says so (the usual reopen).
+ */
+async function recordForeign(
+  core: SnapshotterCore,
+  foreign: ForeignIds,
+  legacy: readonly number[],
+  known: ReadonlySet<number>,
+  report: ReconcileReport,
+): Promise<void> {
+  const recorded = core.store.foreignIds;
+  if (legacy.length === 0 && foreign.equals(recorded)) return;
+  const before = legacy.length === 0 ? recorded : ForeignIds.fromSorted([...recorded.ids(), ...legacy].sort((a, b) => a - b));
+  const found = foreign.minus(before);
+  const gone = before.minus(foreign).filter((id) => !known.has(id));
+  await core.store.transaction(async (tx) => {
+    for (const id of legacy) tx.del(keys.device(id));
+    for (const id of gone) releaseThinId(tx, id);
+    for (const id of tx.freeIds.values()) if (foreign.has(id)) tx.del(keys.free(id));
+    tx.put(keys.foreign, foreign.toRecord());
+  });
+  report.foreign = found;
 }
 
 async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: ReadonlySet<number>, report: ReconcileReport): Promise<void> {
@@ -107,12 +130,14 @@ async function repair(core: SnapshotterCore, record: DeviceRecord, inPool: Reado
       else report.deferred.push(record.id);
       break;
     case 'removed':
-    case 'foreign':
       if (!inPool.has(record.id)) await dropRecord(core, record);
       break;
     case 'ready':
       if (!inPool.has(record.id)) await handleLost(core, record, report);
       else await restoreActivation(core, record, report);
+      break;
+    case 'foreign':
+      // Folded into the foreign record by recordForeign.
       break;
     case 'growing': {
       // The id cannot vanish mid-grow by this store's steps; a lost one is handled like a ready one.

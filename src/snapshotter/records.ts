@@ -13,6 +13,11 @@
  * | `base/<spec>`                 | BaseRecord       | the formatted base device of a filesystem spec    |
  * | `alloc/next`                  | number           | the lowest thin id never handed out               |
  * | `alloc/free/<6 hex digits>`   | true             | a released thin id, ready for reuse               |
+ * | `foreign`                     | IdRun[]          | thin ids another writer made: never handed out    |
+ *
+ * `foreign` came without a version change: older code ignores it and, at
+ * its open, records those ids as `dev/` records in state `foreign`, which
+ * this code folds back into `foreign` at its next open.
  *
  * Keys and names never contain NUL (validation forbids control characters),
  * so `\0` separates parent and child unambiguously.
@@ -65,7 +70,8 @@ export interface SnapshotRecord {
  * - `ready`: the id exists and belongs to a snapshot or a base.
  * - `removing`: the owner is gone; the id is being deleted (rolled forward after a crash).
  * - `removed`: async remove: waiting for cleanup().
- * - `foreign`: found in the pool but not made by this store; never touched, never handed out.
+ * - `foreign`: found in the pool but not made by this store; never touched, never handed out
+ *   (written by older code only: foreign ids now live in the `foreign` record).
  * - `growing`: an active snapshot being resized to `growToBytes` (device, then filesystem);
  *   the next open finishes the grow.
  */
@@ -112,6 +118,7 @@ export const keys = {
   allocNext: 'alloc/next',
   free: (id: number) => `alloc/free/${hex(id)}`,
   freePrefix: 'alloc/free/',
+  foreign: 'foreign',
 } as const;
 
 /** Six hex digits: thin ids are 24 bits, and fixed width keeps LevelDB's order numeric. */

@@ -22,6 +22,7 @@ import { ThinDevice } from './device.js';
 import { PoolGate } from './gate.js';
 import { checkFreeSpace } from './guard.js';
 import { blockDevicePath, dumpThinIds } from './metadata-ids.js';
+import { readThinIds } from './metadata-details.js';
 import { poolUuid, thinUuidPrefix } from './ownership.js';
 import { PoolEventWatcher } from './events.js';
 import { createLoopbackPool, destroyLoopbackPool, resizeLoopbackPool, type LoopbackPoolOptions } from './loopback.js';
@@ -536,14 +537,16 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
 
   /**
    * The thin ids in the pool's metadata, read from a metadata snapshot
-   * with thin_dump while the pool keeps running.
+   * while the pool keeps running: straight from the metadata device (see
+   * metadata-details.ts), or with thin_dump when that read fails.
    */
   async thinIds(): Promise<ThinId[]> {
     this.#assertOpen('thinIds');
     const metadataDevice = await this.#devicePathOf(this.#table.metadataDevice);
     await dm.message(this.name, PoolMessages.reserveMetadataSnap());
     try {
-      return await dumpThinIds(metadataDevice);
+      // thin_dump is the reference reader: it gets the last word on anything the direct read refuses.
+      return await readThinIds(metadataDevice).catch(() => dumpThinIds(metadataDevice));
     } finally {
       await dm.message(this.name, PoolMessages.releaseMetadataSnap());
     }

@@ -72,6 +72,8 @@ describe('bash completion', () => {
     expect(await bash('devmapper', 'snapshot', '--json', 'stat', '--ro')).toEqual(['--root']);
     expect(await bash('devmapper', 'snapshot', 'ls', '--root', 'status', '--fi')).toEqual(['--filter']);
     expect(await bash('devmapper', 'serve', '--sock')).toEqual(['--socket']);
+    expect(await bash('devmapper', 'serve', '--def')).toEqual(['--default-size']);
+    expect(await bash('devmapper', 'snapshot', 'view', '--def')).toEqual(['--default-size']);
   });
 
   it('completes option values: fixed choices, directories, files', async () => {

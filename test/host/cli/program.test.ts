@@ -126,9 +126,11 @@ describe('the devmapper program', () => {
   it("shows in each command's help only the options it takes", async () => {
     const ls = (await cli(['snapshot', 'ls', '--help'])).stdout;
     for (const flag of ['--filter', '--root', '--json']) expect(ls).toContain(flag);
-    for (const flag of ['--base-size', '--label', '--quiet', '--async-remove', '--fs ']) expect(ls).not.toContain(flag);
+    for (const flag of ['--base-size', '--default-size', '--label', '--quiet', '--async-remove', '--fs ']) expect(ls).not.toContain(flag);
     const prepare = (await cli(['snapshot', 'prepare', '--help'])).stdout;
-    for (const flag of ['--base-size', '--label', '--quiet']) expect(prepare).toContain(flag);
+    for (const flag of ['--base-size', '--default-size', 'DEVMAPPER_DEFAULT_SIZE', '--label', '--quiet']) expect(prepare).toContain(flag);
+    const serve = (await cli(['serve', '--help'])).stdout;
+    for (const flag of ['--base-size', '--default-size', 'DEVMAPPER_DEFAULT_SIZE']) expect(serve).toContain(flag);
     expect(prepare).not.toContain('--async-remove');
     const rm = (await cli(['snapshot', 'rm', '--help'])).stdout;
     for (const flag of ['--async-remove', '--discard-blocks', '--quiet']) expect(rm).toContain(flag);

@@ -57,6 +57,17 @@ describe('which settings win', () => {
     expect(envConfig.root).toBe(root);
   });
 
+  it('--default-size, then DEVMAPPER_DEFAULT_SIZE, then the root state give the snapshotter its defaultSnapshotSize', async () => {
+    const root = await dir();
+    await writeState(root, { version: 1, pool: { name: 'p' }, snapshotter: { baseImageSize: '1G', defaultSnapshotSize: '8G' } });
+    const r = await resolve({ root });
+    expect(snapshotterSettings({}, r)).toMatchObject({ baseImageSize: '1G', defaultSnapshotSize: '8G' });
+    expect(snapshotterSettings({ envDefaults: { defaultSize: '16G' } }, r)).toMatchObject({ defaultSnapshotSize: '16G' });
+    expect(snapshotterSettings({ defaultSize: '20G', envDefaults: { defaultSize: '16G' } }, r)).toMatchObject({ defaultSnapshotSize: '20G' });
+    const none = await resolve({ root: await dir(), pool: 'p' });
+    expect(snapshotterSettings({}, none)).not.toHaveProperty('defaultSnapshotSize');
+  });
+
   it('keeps state in the root, written atomically, and reads an absent one as empty', async () => {
     const root = path.join(await dir(), 'new-root');
     expect(await readState(root)).toEqual({ version: 1 });

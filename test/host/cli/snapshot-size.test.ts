@@ -41,6 +41,19 @@ interface InfoJson {
 describe('snapshot prepare --size and snapshot resize', () => {
   const first = () => ['--root', root, '--pool', 'sim-pool', '--fs', 'none', '--base-size', '64MB'];
 
+  it('--default-size sizes snapshots that ask for none, is remembered by the root, and --size still wins', async () => {
+    const sizeOf = (mount: { source: string } | undefined) => pools.at(-1)?.activationOf(mount?.source.replace('/dev/mapper/', '') ?? '')?.sizeBytes;
+    const [a] = await cliJson<Array<{ source: string }>>(['snapshot', 'prepare', 'a', '--default-size', '128M', ...first()], env);
+    expect(sizeOf(a)).toBe(128 * MiB);
+    const [b] = await cliJson<Array<{ source: string }>>(['snapshot', 'prepare', 'b', '--root', root], env);
+    expect(sizeOf(b)).toBe(128 * MiB);
+    const [c] = await cliJson<Array<{ source: string }>>(['snapshot', 'prepare', 'c', '--size', '96M', '--root', root], env);
+    expect(sizeOf(c)).toBe(96 * MiB);
+    const bad = await cli(['snapshot', 'prepare', 'd', '--default-size', 'lots', '--root', root], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('defaultSnapshotSize');
+  });
+
   it('--size gives the snapshot its size (the max-size label, in bytes); views and resize too; shrinking is refused', async () => {
     const args = first();
     const [mount] = await cliJson<Array<{ source: string }>>(['snapshot', 'prepare', 'big', '--size', '256M', ...args], env);

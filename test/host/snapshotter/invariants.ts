@@ -71,7 +71,10 @@ export async function checkInvariants(s: Snapshotter, pool: SimulatedThinPool, c
     if (devices.has(id)) fail(`free thin id ${id} has a device record`);
     if (thinIds.has(id)) fail(`free thin id ${id} is in the pool`);
   }
-  for (const id of thinIds) if (!devices.has(id)) fail(`thin id ${id} in the pool has no record`);
+  const foreign = new Set(store.foreignIds);
+  for (const id of foreign) if (devices.has(id)) fail(`foreign thin id ${id} has a device record`);
+  for (const id of store.freeIds) if (foreign.has(id)) fail(`free thin id ${id} is recorded foreign`);
+  for (const id of thinIds) if (!devices.has(id) && !foreign.has(id)) fail(`thin id ${id} in the pool has no record`);
   if (idle && store.claimedIds !== 0) fail(`${store.claimedIds} thin id(s) still claimed while idle`);
 }
 

@@ -1,6 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { ForeignIds } from '../../../src/snapshotter/foreign-ids.js';
 import { allocateThinId, releaseThinId } from '../../../src/snapshotter/id-allocator.js';
 import { METASTORE_DIRECTORY, Metastore } from '../../../src/snapshotter/metastore.js';
 import { keys, type DeviceRecord } from '../../../src/snapshotter/records.js';
@@ -102,6 +103,21 @@ describe('thin id allocator', () => {
       tx.put(keys.device(5), { ...device(5), state: 'foreign', role: 'foreign' });
     });
     expect(await take()).toBe(6);
+  });
+
+  test('skips a run of foreign ids in one step, and the foreign record survives a reopen', async () => {
+    const { store, dir } = await openStore();
+    const take = () => store.transaction((tx) => allocateThinId(tx));
+    await store.transaction(async (tx) => tx.put(keys.foreign, ForeignIds.fromSorted([2, 3, 4, 6, ...Array.from({ length: 100_000 }, (_, i) => 8 + i)]).toRecord()));
+    expect(store.foreignIds.toRecord()).toEqual([[2, 4], [6, 6], [8, 100_007]]);
+    expect([await take(), await take(), await take(), await take()]).toEqual([1, 5, 7, 100_008]);
+    await store.close();
+    const again = await Metastore.open(dir);
+    try {
+      expect(again.foreignIds.toRecord()).toEqual([[2, 4], [6, 6], [8, 100_007]]);
+    } finally {
+      await again.close();
+    }
   });
 
   test('several ids in one transaction are distinct: released ones in order, then new ones', async () => {

@@ -10,6 +10,8 @@ import {
 } from '../../../src/snapshotter/index.js';
 import { formatterArguments } from '../../../src/snapshotter/formatters/index.js';
 import { Metastore } from '../../../src/snapshotter/metastore.js';
+import { keys } from '../../../src/snapshotter/records.js';
+import { inspectStore, metastoreWriteCount } from '../../../src/snapshotter/testing.js';
 import { SimulatedThinPool } from '../../../src/thin/simulated.js';
 import { recordingPool } from './recording-pool.js';
 import { openSimulated, temporaryDirectory } from './simulated-env.js';
@@ -350,6 +352,65 @@ describe('open and reconcile', () => {
     await s.remove('b');
     await s.remove('a');
     expect(await pool.thinIds()).toEqual([1, 2, 3]);
+  });
+
+  test('foreign ids are one record: rewritten only when the pool changes, vanished ids freed, new ones recorded', async () => {
+    const pool = new SimulatedThinPool();
+    for (const id of [1, 2, 3, 10, 11]) await pool.createThin(id);
+    const { snapshotter: first, rootPath } = await open({ pool });
+    expect(first.reconcileReport.foreign).toEqual([1, 2, 3, 10, 11]);
+    await first.prepare('a');
+    let store = await inspectStore(first);
+    expect(store.foreignIds).toEqual([1, 2, 3, 10, 11]);
+    expect(store.devices.map((d) => d.id)).toEqual([4, 5]);
+    await first.close();
+
+    // The same pool: the reopen finds nothing new and writes only its pool record.
+    const writes = metastoreWriteCount();
+    const same = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', fsType: 'none' });
+    expect(metastoreWriteCount() - writes).toBe(1);
+    expect(same.reconcileReport.foreign).toEqual([]);
+    await same.close();
+
+    // Another writer deleted 2 and made 12: 2 is freed (and reused), 12 recorded and skipped.
+    await pool.deleteThin(2);
+    await pool.createThin(12);
+    const changed = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', fsType: 'none' });
+    cleanups.push(() => changed.close());
+    expect(changed.reconcileReport.foreign).toEqual([12]);
+    store = await inspectStore(changed);
+    expect(store.foreignIds).toEqual([1, 3, 10, 11, 12]);
+    expect(store.freeIds).toEqual([2]);
+    await changed.prepare('b');
+    await changed.prepare('c');
+    await changed.prepare('d');
+    const ids = (await inspectStore(changed)).snapshots.map(([, r]) => r.deviceId).sort((x, y) => x - y);
+    expect(ids).toEqual([2, 5, 6, 7]);
+    expect(await pool.thinIds()).toEqual([1, 2, 3, 4, 5, 6, 7, 10, 11, 12]);
+  });
+
+  test('foreign device records written by older code are folded into the foreign record', async () => {
+    const pool = new SimulatedThinPool();
+    await pool.createThin(1);
+    const { snapshotter: s, rootPath } = await open({ pool });
+    await s.close();
+    await pool.createThin(7);
+    // What an older version leaves: one dev/ record per foreign id, one of them gone from the pool since.
+    const store = await Metastore.open(rootPath);
+    await store.transaction(async (tx) => {
+      tx.del(keys.foreign);
+      for (const id of [1, 7, 9]) tx.put(keys.device(id), { id, state: 'foreign', role: 'foreign', name: '', sizeBytes: 0 });
+    });
+    await store.close();
+    const again = await Snapshotter.open({ rootPath, pool, baseImageSize: '64MB', fsType: 'none' });
+    cleanups.push(() => again.close());
+    expect(again.reconcileReport.foreign).toEqual([]);
+    const contents = await inspectStore(again);
+    expect(contents.devices).toEqual([]);
+    expect(contents.foreignIds).toEqual([1, 7]);
+    expect(contents.freeIds).toEqual([9]);
+    await again.prepare('a');
+    expect((await inspectStore(again)).devices.map((d) => d.id)).toEqual([2, 9]);
   });
 
   test('another writer changing the transaction id makes the snapshotter UNAVAILABLE', async () => {

@@ -42,7 +42,7 @@ export interface Consistency {
 
 /**
  * Compares a closed snapshotter's metastore in `rootPath` with the pool:
- * thin ids (thin_dump on a metadata snapshot) against device records,
+ * thin ids (read from a metadata snapshot) against device records and the foreign record,
  * snapshot records against their device records, and the kernel's active
  * devices against the snapshots that need one.
  */
@@ -54,8 +54,11 @@ export async function checkConsistency(rootPath: string, pool: ThinPool): Promis
     const recorded = new Map(devices.map((d) => [d.id, d]));
     const inPool = new Set(ids);
     const result: Consistency = {
-      leakedIds: ids.filter((id) => !recorded.has(id)),
-      danglingRecords: devices.filter((d) => !inPool.has(d.id)).map((d) => `dev ${d.id} (${d.state})`),
+      leakedIds: ids.filter((id) => !recorded.has(id) && !store.foreignIds.has(id)),
+      danglingRecords: [
+        ...devices.filter((d) => !inPool.has(d.id)).map((d) => `dev ${d.id} (${d.state})`),
+        ...[...store.foreignIds.ids()].filter((id) => !inPool.has(id) || recorded.has(id)).map((id) => `foreign ${id}`),
+      ],
       unfinished: devices.filter((d) => d.state === 'creating' || d.state === 'removing' || d.state === 'growing').map((d) => `dev ${d.id} (${d.state})`),
       missingDevices: [],
       strayActive: [],
