@@ -49,7 +49,7 @@ describe.each(versions)('on Node %s', (version, node) => {
     const cacheHome = await mkdtemp(path.join(tmpdir(), 'devmapper-cache-home-'));
     try {
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_') && !k.startsWith('DEVMAPPER_')));
-      const { stdout } = await exec(node, [path.join(installed, bin.devmapper), '--help'], { cwd: project, env: { ...env, XDG_CACHE_HOME: cacheHome } });
+      const { stdout } = await exec(node, [path.join(installed, bin.devmapper ?? 'bundle/cli.js'), '--help'], { cwd: project, env: { ...env, XDG_CACHE_HOME: cacheHome } });
       expect(stdout).toContain('Usage: devmapper');
       const [major = 0, minor = 0] = version.split('.').map(Number);
       const cache = path.join(cacheHome, 'devmapper', 'compile-cache');

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the reliability tests (test/vm/reliability/): small
  * loopback pools, the consistency check that compares a metastore with the
- * pool's real device list (thin_dump through ThinPool.thinIds()), a
+ * pool's real device list (thin_dump on a metadata snapshot, compared with ThinPool.thinIds()'s own reader), a
  * bundler for child processes, and the figures each test prints.
  */
 import { appendFile, mkdir, open, rm } from 'node:fs/promises';
@@ -12,6 +12,8 @@ import * as dm from '../../../src/dm/device-mapper.js';
 import { deviceName } from '../../../src/snapshotter/core.js';
 import { Metastore } from '../../../src/snapshotter/metastore.js';
 import { createLoopbackPool, type LoopbackPoolOptions, type ThinPool } from '../../../src/thin/index.js';
+import { blockDevicePath, dumpThinIds } from '../../../src/thin/metadata-ids.js';
+import { parseThinPoolParams, PoolMessages } from '../../../src/dm/targets/thin-pool.js';
 
 export const MiB = 1024 * 1024;
 export const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -50,7 +52,10 @@ export async function checkConsistency(rootPath: string, pool: ThinPool): Promis
   const store = await Metastore.open(rootPath);
   try {
     const devices = await store.devices();
-    const ids = await pool.thinIds();
+    const ids = await kernelThinIds(pool);
+    // The library's direct metadata reader must agree with the reference tool.
+    const libraryIds = await pool.thinIds();
+    if (JSON.stringify(libraryIds) !== JSON.stringify(ids)) throw new Error(`ThinPool.thinIds() ${JSON.stringify(libraryIds)} differs from thin_dump's ${JSON.stringify(ids)}`);
     const recorded = new Map(devices.map((d) => [d.id, d]));
     const inPool = new Set(ids);
     const result: Consistency = {
@@ -141,5 +146,22 @@ export async function writeDevice(devicePath: string, offset: number, bytes: num
     await fd.sync();
   } finally {
     await fd.close();
+  }
+}
+
+/**
+ * The pool's thin ids as thin_dump reads them from a metadata snapshot:
+ * the reference reader, independent of the library's own (ThinPool.thinIds()).
+ */
+export async function kernelThinIds(pool: ThinPool): Promise<number[]> {
+  const [row] = await dm.table(pool.name);
+  const m = /^(\d+):(\d+)$/.exec(parseThinPoolParams(row!.params).metadataDevice);
+  if (!m) throw new Error(`pool ${pool.name}: metadata device is not major:minor`);
+  const metadataDevice = await blockDevicePath(Number(m[1]), Number(m[2]));
+  await dm.message(pool.name, PoolMessages.reserveMetadataSnap());
+  try {
+    return await dumpThinIds(metadataDevice);
+  } finally {
+    await dm.message(pool.name, PoolMessages.releaseMetadataSnap());
   }
 }
