@@ -97,8 +97,10 @@ export async function checkConsistency(rootPath: string, pool: ThinPool): Promis
 
 /** Bundles a TypeScript child script into the repository (so its imports and the addon resolve) and returns its path. */
 export async function bundleChild(entry: string, tag: string): Promise<{ script: string; dispose(): Promise<void> }> {
-  // Two levels under the repository: the addon loader looks for the repository root at ../.. of the bundle.
-  const dir = path.join(repoRoot, 'node_modules', `.dm-reliability-${tag}-${process.pid}`);
+  // One level under the repository, like every module of the package (src/package-root.ts takes the
+  // package root as the parent of a module's directory): the addon in build/ resolves from there, and the
+  // external packages from the repository's node_modules.
+  const dir = path.join(repoRoot, `.dm-reliability-${tag}-${process.pid}`);
   await mkdir(dir, { recursive: true });
   const script = path.join(dir, 'child.mjs');
   await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: script, logLevel: 'silent' });
