@@ -221,10 +221,12 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
   readonly name: string;
   /** Prefix of the dm uuid of every thin device this library activates in the pool. */
   readonly uuidPrefix: string;
-  /** Whether thin devices are marked private to udev. */
-  readonly udevPrivate: boolean;
   /** How udev sees thin devices unless their activation says otherwise (see {@link ThinPoolRuntimeOptions.thinDeviceUdev}). */
   readonly thinDeviceUdev: dm.UdevMode;
+  /** Whether thin devices are marked private to udev (`thinDeviceUdev` 'private'). */
+  get udevPrivate(): boolean {
+    return this.thinDeviceUdev === 'private';
+  }
   /** The files behind a loopback pool, or null for block devices. */
   readonly loopback: LoopbackBacking | null;
   #table: PoolTable;
@@ -243,8 +245,7 @@ export class ThinPool extends EventEmitter<ThinPoolEvents> implements ThinPoolAp
     super();
     this.name = name;
     this.uuidPrefix = thinUuidPrefix(name);
-    this.udevPrivate = options.udevPrivate === true;
-    this.thinDeviceUdev = options.thinDeviceUdev ?? (this.udevPrivate ? 'private' : 'skip');
+    this.thinDeviceUdev = options.thinDeviceUdev ?? (options.udevPrivate === true ? 'private' : 'skip');
     this.loopback = loopback;
     this.#table = table;
     this.#major = info.major;
